@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Set up everything embsr needs on a Debian 12 machine, then configure and build the project.
+# Idempotent: a second run with nothing changed only re-checks and runs an incremental build.
+#
+#   scripts/setup.sh [--build-dir DIR] [--build-type TYPE] [--sanitize] [--no-build] [-- extra cmake args]
+#
+# Environment:
+#   Kokkos_ROOT       use this installed Kokkos (any version >= 3.4, any backend); nothing is rebuilt
+#   EMBSR_CACHE_DIR   where the self-built Kokkos is cached (default: ~/.cache/embsr)
+#   EMBSR_JOBS        parallel build jobs (default: nproc)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+build_dir="$root/build"
+build_type="Release"
+sanitize=0
+do_build=1
+extra_cmake=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build-dir) build_dir="$2"; shift 2 ;;
+    --build-type) build_type="$2"; shift 2 ;;
+    --sanitize) sanitize=1; shift ;;
+    --no-build) do_build=0; shift ;;
+    --) shift; extra_cmake=("$@"); break ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+cache_dir="${EMBSR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/embsr}"
+jobs="${EMBSR_JOBS:-$(nproc)}"
+kokkos_version="3.4.1"
+kokkos_prefix="$cache_dir/kokkos-$kokkos_version-serial-openmp"
+
+log() { printf '[setup] %s\n' "$*"; }
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# ---- 1. Debian packages --------------------------------------------------------------------
+packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
+          libeigen3-dev libboost-graph-dev catch2 libcli11-dev nlohmann-json3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages present"
+fi
+
+# ---- 2. Kokkos ---------------------------------------------------------------------------------
+# A user-supplied Kokkos wins; otherwise our cached Serial+OpenMP build; otherwise build it from
+# Debian's own trilinos source package (Debian's libtrilinos-kokkos-dev is Serial-only).
+kokkos_root=""
+if [[ -n "${Kokkos_ROOT:-}" ]]; then
+  kokkos_root="$Kokkos_ROOT"
+  log "using Kokkos from Kokkos_ROOT=$kokkos_root"
+elif [[ -f "$kokkos_prefix/.embsr-complete" ]]; then
+  kokkos_root="$kokkos_prefix"
+  log "using cached Kokkos $kokkos_version at $kokkos_root"
+else
+  log "building Kokkos $kokkos_version (Serial + OpenMP) from Debian's trilinos source into $kokkos_prefix"
+  src_cache="$cache_dir/src"
+  mkdir -p "$src_cache"
+  if ! ls "$src_cache"/trilinos_*.orig.tar.* >/dev/null 2>&1; then
+    # Enable deb-src by deriving a sources file from the machine's own Debian sources.
+    src_list=/etc/apt/sources.list.d/embsr-deb-src.sources
+    if [[ ! -f "$src_list" ]]; then
+      if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+        sed -e 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | as_root tee "$src_list" >/dev/null
+      elif [[ -f /etc/apt/sources.list ]]; then
+        grep -E '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' | as_root tee /etc/apt/sources.list.d/embsr-deb-src.list >/dev/null
+      else
+        echo "setup.sh: no Debian sources file found to derive deb-src from" >&2; exit 1
+      fi
+    fi
+    as_root apt-get update -qq
+    (cd "$src_cache" && apt-get source --download-only trilinos)
+  fi
+  tarball="$(ls "$src_cache"/trilinos_*.orig.tar.* | head -n1)"
+  work="$(mktemp -d "$cache_dir/kokkos-build.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  log "extracting packages/kokkos from $(basename "$tarball")"
+  tar -xf "$tarball" -C "$work" --wildcards '*/packages/kokkos/*'
+  ksrc="$(find "$work" -maxdepth 3 -type d -path '*/packages/kokkos' | head -n1)"
+  [[ -n "$ksrc" ]] || { echo "setup.sh: packages/kokkos not found in $tarball" >&2; exit 1; }
+  rm -rf "$kokkos_prefix"
+  cmake -S "$ksrc" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$kokkos_prefix" -DCMAKE_CXX_STANDARD=17 \
+    -DKokkos_ENABLE_SERIAL=ON -DKokkos_ENABLE_OPENMP=ON -DBUILD_SHARED_LIBS=ON \
+    -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF >"$work/configure.log" \
+    || { cat "$work/configure.log"; exit 1; }
+  cmake --build "$work/build" -j "$jobs" >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
+  cmake --install "$work/build" >/dev/null
+  touch "$kokkos_prefix/.embsr-complete"
+  kokkos_root="$kokkos_prefix"
+  log "Kokkos installed at $kokkos_root"
+fi
+
+# ---- 3. Configure and build embsr --------------------------------------------------------------
+[[ $do_build -eq 1 ]] || { echo "$kokkos_root"; exit 0; }
+cmake_args=(-S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type"
+            -DKokkos_ROOT="$kokkos_root" -DEMBSR_ENABLE_TESTS=ON -DEMBSR_ENABLE_EXAMPLES=ON
+            -DEMBSR_ENABLE_BENCHMARKS=ON)
+if [[ $sanitize -eq 1 ]]; then cmake_args+=(-DEMBSR_SANITIZE=ON); fi
+if [[ ! -f "$build_dir/CMakeCache.txt" ]] || [[ ${#extra_cmake[@]} -gt 0 ]] || \
+   ! grep -q "^Kokkos_ROOT:.*=$kokkos_root\$" "$build_dir/CMakeCache.txt"; then
+  log "configuring $build_dir"
+  cmake "${cmake_args[@]}" "${extra_cmake[@]}" >/dev/null
+fi
+log "building $build_dir"
+cmake --build "$build_dir" -j "$jobs"
