@@ -1,6 +1,7 @@
 #pragma once
 // The Kokkos execution spaces enabled in this build, as a std::tuple for
-// TEMPLATE_LIST_TEST_CASE. Every space-dependent test runs once per entry.
+// TEMPLATE_LIST_TEST_CASE. Every space-dependent test runs once per entry; Catch2 names the runs
+// by index ("... - ExecutionSpaces - 0" is the first enabled space below: Serial, OpenMP, Threads, Cuda).
 
 #include <tuple>
 

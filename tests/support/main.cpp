@@ -4,7 +4,12 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <cstdlib>
+
 int main(int argc, char* argv[]) {
+  // Kokkos' OpenMP backend warns on stdout when OMP_PROC_BIND is unset; that line would corrupt
+  // CTest's test discovery (which parses --list-test-names-only). Tests don't need pinned threads.
+  setenv("OMP_PROC_BIND", "false", /*overwrite=*/0);
   Kokkos::ScopeGuard kokkos(argc, argv);
   return Catch::Session().run(argc, argv);
 }

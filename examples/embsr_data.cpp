@@ -1,0 +1,187 @@
+// embsr-data: look at a session log the way EMBSR will see it.
+//
+//   embsr-data stats --format jd|trivago|csv FILE... [preprocessing options] [--json]
+//
+// Loads the log(s), applies the paper's preprocessing (item-support filter, target extraction,
+// chronological split, truncation) and prints the paper's Table II columns plus operation counts
+// and session-length percentiles.
+#include <embsr/embsr.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Args {
+  std::string format = "jd";
+  std::vector<std::string> files;
+  embsr::PreprocessOptions pre;
+  bool lenient = false;
+  bool keep_duplicates = false;
+  bool json = false;
+  // csv
+  std::string delimiter = ",";
+  std::string session_column, user_column, time_column = "timestamp", item_column = "item",
+                                            operation_column = "operation";
+  std::string operation_kind = "name", time_format = "seconds";
+  double session_gap = 1800;
+};
+
+embsr::SessionDataset load(const Args& a, embsr::LoadReport& report) {
+  if (a.format == "jd") {
+    embsr::JdOptions o;
+    o.lenient = a.lenient;
+    o.dedupe_identical_sessions = !a.keep_duplicates;
+    return embsr::load_jd(a.files, o, &report);
+  }
+  if (a.files.size() != 1) throw embsr::InvalidArgument("--format " + a.format + " reads exactly one file");
+  if (a.format == "trivago") {
+    embsr::LoadOptions o;
+    o.lenient = a.lenient;
+    return embsr::load_trivago(a.files.front(), o, &report);
+  }
+  embsr::DelimitedOptions o;
+  o.lenient = a.lenient;
+  if (a.delimiter.size() != 1 && a.delimiter != "\\t")
+    throw embsr::InvalidArgument("--delimiter must be one character (or \\t), got '" + a.delimiter + "'");
+  o.delimiter = a.delimiter == "\\t" ? '\t' : a.delimiter[0];
+  o.session_column = a.session_column;
+  o.user_column = a.user_column;
+  o.time_column = a.time_column;
+  o.item_column = a.item_column;
+  o.operation_column = a.operation_column;
+  o.operation_kind = a.operation_kind == "number" ? embsr::DelimitedOptions::OperationKind::Number
+                                                  : embsr::DelimitedOptions::OperationKind::Name;
+  o.time_format = a.time_format == "iso8601" ? embsr::DelimitedOptions::TimeFormat::Iso8601
+                                             : embsr::DelimitedOptions::TimeFormat::Seconds;
+  o.session_gap_seconds = a.session_gap;
+  return embsr::load_delimited(a.files.front(), o, &report);
+}
+
+nlohmann::json lengths_json(const embsr::LengthSummary& s) {
+  return {{"mean", s.mean}, {"min", s.min}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"max", s.max}};
+}
+
+void print_lengths(const char* name, const embsr::LengthSummary& s) {
+  std::printf("  %-26s mean %6.1f   min %4zu   p50 %4zu   p90 %4zu   p99 %4zu   max %4zu\n", name, s.mean, s.min,
+              s.p50, s.p90, s.p99, s.max);
+}
+
+int run_stats(const Args& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  embsr::LoadReport report;
+  const embsr::SessionDataset raw = load(a, report);
+  const auto t1 = std::chrono::steady_clock::now();
+  const embsr::PreparedData data = embsr::preprocess(raw, a.pre);
+  const auto t2 = std::chrono::steady_clock::now();
+  const embsr::DatasetStatistics st = embsr::compute_statistics(data);
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  const double prep_s = std::chrono::duration<double>(t2 - t1).count();
+  const auto& ps = data.stats;
+
+  if (a.json) {
+    nlohmann::json ops = nlohmann::json::object();
+    for (std::size_t o = 0; o < st.operation_counts.size(); ++o)
+      ops[data.op_vocab.token(static_cast<embsr::index_t>(o))] = st.operation_counts[o];
+    nlohmann::json j = {
+        {"files", a.files},
+        {"format", a.format},
+        {"preprocessing",
+         {{"min_item_support", a.pre.min_item_support},
+          {"max_length", a.pre.max_length},
+          {"train_fraction", a.pre.train_fraction},
+          {"valid_fraction", a.pre.valid_fraction}}},
+        {"raw", {{"sessions", ps.raw_sessions}, {"micro_behaviors", ps.raw_events}, {"items", ps.items_before}}},
+        {"train_sessions", st.train_sessions},
+        {"valid_sessions", st.valid_sessions},
+        {"test_sessions", st.test_sessions},
+        {"items", st.items},
+        {"micro_behaviors", st.micro_behaviors},
+        {"operations", ops},
+        {"micro_length", lengths_json(st.micro_length)},
+        {"macro_length", lengths_json(st.macro_length)},
+        {"distinct_items", lengths_json(st.distinct_items)},
+        {"target_in_input", st.target_in_input},
+        {"sessions_too_short", ps.sessions_too_short},
+        {"truncated_sessions", ps.truncated_sessions},
+        {"load_seconds", load_s},
+        {"preprocess_seconds", prep_s}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  std::printf("%s", report.summary().c_str());
+  std::printf("preprocessing: min item support %d, max length %d, split %.2f / %.2f / %.2f (chronological)\n",
+              a.pre.min_item_support, a.pre.max_length, a.pre.train_fraction, a.pre.valid_fraction,
+              1.0 - a.pre.train_fraction - a.pre.valid_fraction);
+  std::printf("  raw: %zu sessions, %zu micro-behaviors, %zu items\n", ps.raw_sessions, ps.raw_events,
+              ps.items_before);
+  std::printf("  support filter removed %zu micro-behaviors; %zu sessions dropped (< 2 macro items); "
+              "%zu inputs truncated\n\n",
+              ps.events_removed_by_support, ps.sessions_too_short, ps.truncated_sessions);
+  std::printf("Table II columns\n");
+  std::printf("  %-26s %zu\n", "# train", st.train_sessions);
+  std::printf("  %-26s %zu\n", "# validation", st.valid_sessions);
+  std::printf("  %-26s %zu\n", "# test", st.test_sessions);
+  std::printf("  %-26s %zu\n", "# items", st.items);
+  std::printf("  %-26s %zu\n", "# micro-behaviors", st.micro_behaviors);
+  std::printf("\noperations (%zu), micro-behaviors per operation in the inputs\n", st.operations);
+  for (std::size_t o = 0; o < st.operation_counts.size(); ++o)
+    std::printf("  %-26s %zu\n", data.op_vocab.token(static_cast<embsr::index_t>(o)).c_str(), st.operation_counts[o]);
+  std::printf("\nper-session input lengths\n");
+  print_lengths("micro-behaviors (t)", st.micro_length);
+  print_lengths("macro items (n)", st.macro_length);
+  print_lengths("distinct items (c)", st.distinct_items);
+  std::printf("  %-26s %.1f%%\n", "target occurs in input", 100.0 * st.target_in_input);
+  std::printf("\nload %.3f s, preprocess %.3f s\n", load_s, prep_s);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"embsr-data: statistics of micro-behavior session logs after EMBSR preprocessing"};
+  app.require_subcommand(1);
+  Args a;
+  auto* stats = app.add_subcommand("stats", "print the paper's Table II columns, operations and lengths");
+  stats->add_option("--format", a.format, "log format")->check(CLI::IsMember({"jd", "trivago", "csv"}));
+  stats->add_option("files", a.files, "log file(s); jd accepts several (concatenated in order)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  stats->add_option("--min-support", a.pre.min_item_support, "drop items with fewer micro-behaviors")
+      ->capture_default_str();
+  stats->add_option("--max-length", a.pre.max_length, "keep the last L micro-behaviors of each input")
+      ->capture_default_str();
+  stats->add_option("--train-fraction", a.pre.train_fraction)->capture_default_str();
+  stats->add_option("--valid-fraction", a.pre.valid_fraction)->capture_default_str();
+  stats->add_flag("--lenient", a.lenient, "skip malformed records (counted and reported) instead of failing");
+  stats->add_flag("--keep-duplicates", a.keep_duplicates, "jd: keep identical sessions (removed by default)");
+  stats->add_flag("--json", a.json, "print the statistics as JSON");
+  stats->add_option("--delimiter", a.delimiter, "csv: field delimiter (one character, or \\t)")->capture_default_str();
+  stats->add_option("--session-column", a.session_column, "csv: session id column");
+  stats->add_option("--user-column", a.user_column, "csv: user id column (sessions split at --session-gap)");
+  stats->add_option("--time-column", a.time_column)->capture_default_str();
+  stats->add_option("--item-column", a.item_column)->capture_default_str();
+  stats->add_option("--operation-column", a.operation_column)->capture_default_str();
+  stats->add_option("--operation-kind", a.operation_kind)->check(CLI::IsMember({"name", "number"}))->capture_default_str();
+  stats->add_option("--time-format", a.time_format)->check(CLI::IsMember({"seconds", "iso8601"}))->capture_default_str();
+  stats->add_option("--session-gap", a.session_gap, "csv: inactivity gap in seconds that starts a new session")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    a.pre.validate();
+    return run_stats(a);
+  } catch (const embsr::Error& e) {
+    std::fprintf(stderr, "embsr-data: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "embsr-data: unexpected error: %s\n", e.what());
+    return 1;
+  }
+}
