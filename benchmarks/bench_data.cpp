@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
       sessions = raw.num_sessions();
       examples = data.train.size() + data.valid.size() + data.test.size();
     }
-    std::printf("bench_data: %s (%s), %zu sessions loaded, %zu examples after preprocessing, %d repeats, 1 thread\n",
-                files.at(0).c_str(), format.c_str(), sessions, examples, repeats);
+    std::printf("bench_data: %s%s (%s), %zu sessions loaded, %zu examples after preprocessing, %d repeats, 1 thread\n",
+                files.at(0).c_str(), files.size() > 1 ? " (+ more files)" : "", format.c_str(), sessions, examples, repeats);
     std::printf("  load         min %.4f s   median %.4f s\n", *std::min_element(load_t.begin(), load_t.end()),
                 median(load_t));
     std::printf("  preprocess   min %.4f s   median %.4f s\n", *std::min_element(prep_t.begin(), prep_t.end()),
