@@ -15,21 +15,13 @@
 #include <embsr/data/trivago_loader.hpp>
 
 #include "data_paths.hpp"
+#include "dataset_helpers.hpp"
 
 namespace {
 
-using Options = embsr::DelimitedOptions;
+using namespace embsr::test;  // expect_error, item_tokens, op_names, ops_of, times_of, head
 
-template <class F>
-embsr::DataError data_error(F&& f) {
-  try {
-    f();
-  } catch (const embsr::DataError& e) {
-    return e;
-  }
-  FAIL("expected embsr::DataError");
-  throw std::logic_error("unreachable");
-}
+using Options = embsr::DelimitedOptions;
 
 Options session_options() {
   Options o;
@@ -54,24 +46,9 @@ embsr::SessionDataset load_text(const std::string& text, const Options& options,
 }
 
 embsr::DataError strict_error(const std::string& text, const Options& options = session_options()) {
-  auto e = data_error([&] { load_text(text, options); });
+  auto e = expect_error([&] { load_text(text, options); });
   CHECK(e.file() == "log.csv");
   return e;
-}
-
-std::vector<std::string> item_tokens(const embsr::SessionDataset& ds, std::size_t s) {
-  std::vector<std::string> out;
-  for (const auto i : ds.session(s).items) out.push_back(ds.item_vocab.token(i));
-  return out;
-}
-std::vector<std::string> op_names(const embsr::SessionDataset& ds, std::size_t s) {
-  std::vector<std::string> out;
-  for (const auto o : ds.session(s).ops) out.push_back(ds.op_vocab.token(o));
-  return out;
-}
-std::vector<double> times_of(const embsr::SessionDataset& ds, std::size_t s) {
-  const auto v = ds.session(s);
-  return std::vector<double>(v.times.begin(), v.times.end());
 }
 
 }  // namespace
@@ -231,7 +208,7 @@ TEST_CASE("delimited: other delimiters, quoting, CRLF, files", "[data][delimited
   CHECK(from_file.items() == ds.items());
   CHECK(rep.lines_read == 3);
   CHECK(rep.records_read == 2);
-  const auto e = data_error([&] { embsr::load_delimited(path + ".missing", o); });
+  const auto e = expect_error([&] { embsr::load_delimited(path + ".missing", o); });
   CHECK(e.file() == path + ".missing");
   CHECK(e.line() == 0);
 }
@@ -341,7 +318,7 @@ TEST_CASE("delimited: lenient mode skips and reports bad rows", "[data][delimite
   CHECK(rep.problems[3] == "log.csv:6: expected 4 fields, found 3");
 
   o.max_reported_problems = 0;
-  const auto e = data_error([&] { load_text("sid,ts,item,op\ns,x,a,v\n", o); });
+  const auto e = expect_error([&] { load_text("sid,ts,item,op\ns,x,a,v\n", o); });
   CHECK(e.line() == 0);
   CHECK(e.reason() == "no sessions loaded: all 1 rows were skipped");
 }

@@ -13,19 +13,11 @@
 #include <embsr/data/jd_loader.hpp>
 
 #include "data_paths.hpp"
+#include "dataset_helpers.hpp"
 
 namespace {
 
-template <class F>
-embsr::DataError data_error(F&& f) {
-  try {
-    f();
-  } catch (const embsr::DataError& e) {
-    return e;
-  }
-  FAIL("expected embsr::DataError");
-  throw std::logic_error("unreachable");
-}
+using namespace embsr::test;  // expect_error, item_tokens, op_names, ops_of, times_of, head
 
 embsr::SessionDataset load_text(const std::string& text, const embsr::JdOptions& options = {},
                                 embsr::LoadReport* report = nullptr) {
@@ -35,7 +27,7 @@ embsr::SessionDataset load_text(const std::string& text, const embsr::JdOptions&
 
 // The strict error for `text`: checks the file name and returns line + reason.
 embsr::DataError strict_error(const std::string& text) {
-  auto e = data_error([&] { load_text(text); });
+  auto e = expect_error([&] { load_text(text); });
   CHECK(e.file() == "mem.jd");
   return e;
 }
@@ -44,22 +36,6 @@ std::array<std::size_t, 10> op_counts(const embsr::SessionDataset& ds) {
   std::array<std::size_t, 10> c{};
   for (const auto op : ds.ops()) ++c.at(static_cast<std::size_t>(op));
   return c;
-}
-
-std::vector<std::string> item_tokens(const embsr::SessionDataset& ds, std::size_t s) {
-  std::vector<std::string> out;
-  for (const auto i : ds.session(s).items) out.push_back(ds.item_vocab.token(i));
-  return out;
-}
-
-std::vector<double> times_of(const embsr::SessionDataset& ds, std::size_t s) {
-  const auto v = ds.session(s);
-  return std::vector<double>(v.times.begin(), v.times.end());
-}
-
-std::vector<embsr::index_t> ops_of(const embsr::SessionDataset& ds, std::size_t s) {
-  const auto v = ds.session(s);
-  return std::vector<embsr::index_t>(v.ops.begin(), v.ops.end());
 }
 
 const embsr::JdOptions kNoDedupe = [] {
@@ -73,13 +49,6 @@ const embsr::JdOptions kLenient = [] {
   o.lenient = true;
   return o;
 }();
-
-// The first n elements (the sessions checked are longer than n).
-template <class T>
-std::vector<T> head(const std::vector<T>& v, std::size_t n) {
-  REQUIRE(v.size() >= n);
-  return std::vector<T>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
-}
 
 }  // namespace
 
@@ -314,21 +283,21 @@ TEST_CASE("jd: errors in files name the file; a missing file is an error", "[dat
   std::ofstream(a) << "1+1+1+1+1\n2+2+2+2+2\n";
   std::ofstream(b) << "3+3+3+3+3\n\n3+3+3+3\n";
   std::ofstream(empty) << "\n";
-  auto e = data_error([&] { embsr::load_jd({a, b}); });
+  auto e = expect_error([&] { embsr::load_jd({a, b}); });
   CHECK(e.file() == b);
   CHECK(e.line() == 3);
   CHECK(e.reason() == "token 1 '3+3+3+3' has 4 fields, expected 5 (sku+behavior_type+category+time_interval+dwell_time)");
 
-  e = data_error([&] { embsr::load_jd({a, empty}); });
+  e = expect_error([&] { embsr::load_jd({a, empty}); });
   CHECK(e.file() == empty);
   CHECK(e.line() == 0);
   CHECK(e.reason() == "empty file");
 
-  e = data_error([&] { embsr::load_jd({a, dir + "/missing.jd"}); });
+  e = expect_error([&] { embsr::load_jd({a, dir + "/missing.jd"}); });
   CHECK(e.file() == dir + "/missing.jd");
   CHECK(e.line() == 0);
   CHECK(e.reason() == "cannot open file: No such file or directory");
-  e = data_error([&] { embsr::load_jd({dir}); });
+  e = expect_error([&] { embsr::load_jd({dir}); });
   CHECK(e.reason() == "cannot open file: is a directory");
   CHECK_THROWS_AS(embsr::load_jd(std::vector<std::string>{}), embsr::InvalidArgument);
 
@@ -388,7 +357,7 @@ TEST_CASE("jd: lenient mode skips bad lines, counts reasons and keeps the first 
   CHECK(summary.find("mem.jd:6: token 1") == std::string::npos);  // only the first 3 messages
 
   // Every line bad: nothing to return, which is an error even in lenient mode.
-  const auto e = data_error([&] { load_text("1+1\n2+2\n", kLenient); });
+  const auto e = expect_error([&] { load_text("1+1\n2+2\n", kLenient); });
   CHECK(e.file() == "mem.jd");
   CHECK(e.line() == 0);
   CHECK(e.reason() == "no sessions loaded (2 bad lines skipped)");

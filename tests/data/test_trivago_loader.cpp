@@ -12,19 +12,11 @@
 #include <embsr/data/trivago_loader.hpp>
 
 #include "data_paths.hpp"
+#include "dataset_helpers.hpp"
 
 namespace {
 
-template <class F>
-embsr::DataError data_error(F&& f) {
-  try {
-    f();
-  } catch (const embsr::DataError& e) {
-    return e;
-  }
-  FAIL("expected embsr::DataError");
-  throw std::logic_error("unreachable");
-}
+using namespace embsr::test;  // expect_error, item_tokens, op_names, ops_of, times_of, head
 
 const std::string kHeader =
     "user_id,session_id,timestamp,step,action_type,reference,platform,city,device,current_filters,impressions,"
@@ -44,24 +36,9 @@ embsr::SessionDataset load_text(const std::string& text, const embsr::LoadOption
 }
 
 embsr::DataError strict_error(const std::string& text) {
-  auto e = data_error([&] { load_text(text); });
+  auto e = expect_error([&] { load_text(text); });
   CHECK(e.file() == "mem.csv");
   return e;
-}
-
-std::vector<std::string> item_tokens(const embsr::SessionDataset& ds, std::size_t s) {
-  std::vector<std::string> out;
-  for (const auto i : ds.session(s).items) out.push_back(ds.item_vocab.token(i));
-  return out;
-}
-std::vector<std::string> op_names(const embsr::SessionDataset& ds, std::size_t s) {
-  std::vector<std::string> out;
-  for (const auto o : ds.session(s).ops) out.push_back(ds.op_vocab.token(o));
-  return out;
-}
-std::vector<double> times_of(const embsr::SessionDataset& ds, std::size_t s) {
-  const auto v = ds.session(s);
-  return std::vector<double>(v.times.begin(), v.times.end());
 }
 
 std::size_t find_session(const embsr::SessionDataset& ds, const std::string& key) {
@@ -76,13 +53,6 @@ const embsr::LoadOptions kLenient = [] {
   o.lenient = true;
   return o;
 }();
-
-// The first n elements (the sessions checked are longer than n).
-template <class T>
-std::vector<T> head(const std::vector<T>& v, std::size_t n) {
-  REQUIRE(v.size() >= n);
-  return std::vector<T>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
-}
 
 }  // namespace
 
@@ -299,7 +269,7 @@ TEST_CASE("trivago: every bad input is a DataError naming file, line and problem
     CHECK(e.line() == 3);
     CHECK(e.reason() ==
           "unterminated quoted field in column 8 (the record starting on this line never closes its quote)");
-    e = data_error([&] { load_text(text, kLenient); });
+    e = expect_error([&] { load_text(text, kLenient); });
     CHECK(e.line() == 3);
   }
   SECTION("character after a closing quote") {
@@ -308,7 +278,7 @@ TEST_CASE("trivago: every bad input is a DataError naming file, line and problem
     CHECK(e.reason().rfind("unexpected character 'x' after the closing quote of column 8", 0) == 0);
   }
   SECTION("missing file") {
-    const auto e = data_error([] { embsr::load_trivago("/nonexistent/trivago.csv"); });
+    const auto e = expect_error([] { embsr::load_trivago("/nonexistent/trivago.csv"); });
     CHECK(e.file() == "/nonexistent/trivago.csv");
     CHECK(e.line() == 0);
     CHECK(e.reason() == "cannot open file: No such file or directory");
