@@ -1,9 +1,25 @@
-# Dependencies of the embsr INTERFACE target. Shared by the build tree and (through
-# embsrConfig.cmake) by consumers of the installed package.
+# Dependencies of the embsr INTERFACE target. Used by the build tree and, installed next to
+# embsrConfig.cmake, by every consumer of the installed package, so both resolve them the same way.
 include_guard(GLOBAL)
 
 # Any Kokkos >= 3.4 with any backend; point CMake at it with -DKokkos_ROOT=<prefix>.
 find_package(Kokkos 3.4 REQUIRED)
+# A Kokkos packaged inside Trilinos (e.g. Debian's libtrilinos-kokkos-dev) exports Kokkos::kokkos with
+# an include directory computed from the wrong prefix (/usr/lib/include), while its headers live
+# in Kokkos_INCLUDE_DIRS (/usr/include/trilinos). Repair the target: keep the directories that
+# exist, add the configured ones. Standalone Kokkos installs leave Kokkos_INCLUDE_DIRS unset.
+if(Kokkos_INCLUDE_DIRS AND TARGET Kokkos::kokkos)
+  get_target_property(_embsr_old Kokkos::kokkos INTERFACE_INCLUDE_DIRECTORIES)
+  set(_embsr_new "")
+  foreach(_embsr_dir IN LISTS _embsr_old Kokkos_INCLUDE_DIRS)
+    get_filename_component(_embsr_dir "${_embsr_dir}" ABSOLUTE)
+    if(IS_DIRECTORY "${_embsr_dir}" AND NOT _embsr_dir IN_LIST _embsr_new)
+      list(APPEND _embsr_new "${_embsr_dir}")
+    endif()
+  endforeach()
+  set_property(TARGET Kokkos::kokkos PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${_embsr_new}")
+endif()
+
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 # Boost.Graph is header-only for what we use (adjacency_list); Boost::headers carries it.
 find_package(Boost 1.67 REQUIRED)

@@ -2,7 +2,11 @@
 # Set up everything embsr needs on a Debian 12 machine, then configure and build the project.
 # Idempotent: a second run with nothing changed only re-checks and runs an incremental build.
 #
-#   scripts/setup.sh [--build-dir DIR] [--build-type TYPE] [--sanitize] [--no-build] [-- extra cmake args]
+#   scripts/setup.sh [--build-dir DIR] [--build-type TYPE] [--sanitize] [--debian-kokkos] [--no-build]
+#                    [-- extra cmake args]
+#
+#   --debian-kokkos  build against Debian's own Serial-only Kokkos 3.4.1 (libtrilinos-kokkos-dev)
+#                    instead of ours: checks that embsr works with a Kokkos packaged differently.
 #
 # Environment:
 #   Kokkos_ROOT       use this installed Kokkos (any version >= 3.4, any backend); nothing is rebuilt
@@ -16,6 +20,7 @@ build_dir="$root/build"
 build_type="Release"
 sanitize=0
 do_build=1
+debian_kokkos=0
 extra_cmake=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -23,8 +28,9 @@ while [[ $# -gt 0 ]]; do
     --build-type) build_type="$2"; shift 2 ;;
     --sanitize) sanitize=1; shift ;;
     --no-build) do_build=0; shift ;;
+    --debian-kokkos) debian_kokkos=1; shift ;;
     --) shift; extra_cmake=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,6 +46,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # ---- 1. Debian packages --------------------------------------------------------------------
 packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
           libeigen3-dev libboost-graph-dev catch2 libcli11-dev nlohmann-json3-dev)
+if [[ $debian_kokkos -eq 1 ]]; then packages+=(libtrilinos-kokkos-dev); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -56,7 +63,10 @@ fi
 # A user-supplied Kokkos wins; otherwise our cached Serial+OpenMP build; otherwise build it from
 # Debian's own trilinos source package (Debian's libtrilinos-kokkos-dev is Serial-only).
 kokkos_root=""
-if [[ -n "${Kokkos_ROOT:-}" ]]; then
+if [[ $debian_kokkos -eq 1 ]]; then
+  kokkos_root=/usr
+  log "using Debian's Kokkos (libtrilinos-kokkos-dev, Serial only)"
+elif [[ -n "${Kokkos_ROOT:-}" ]]; then
   kokkos_root="$Kokkos_ROOT"
   log "using Kokkos from Kokkos_ROOT=$kokkos_root"
 elif [[ -f "$kokkos_prefix/.embsr-complete" ]]; then

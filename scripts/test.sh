@@ -3,6 +3,7 @@
 #
 #   scripts/test.sh              Release build in build/
 #   scripts/test.sh --sanitize   Debug build with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
+#   scripts/test.sh --debian-kokkos   against Debian's Serial-only Kokkos package, in build-debian-kokkos/
 #   extra arguments after -- go to ctest (e.g. scripts/test.sh -- -R graph)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,7 @@ ctest_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --sanitize) setup_args=(--build-dir "$root/build-asan" --build-type Debug --sanitize); shift ;;
+    --debian-kokkos) setup_args=(--build-dir "$root/build-debian-kokkos" --debian-kokkos); shift ;;
     --) shift; ctest_args=("$@"); break ;;
     *) echo "test.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
