@@ -1,0 +1,86 @@
+#pragma once
+// The one dense matrix product of the library:  C = alpha * op(A) * op(B) + beta * C  on row-major
+// 2-D Views (rows may be strided, columns contiguous). Host-accessible memory goes through Eigen
+// (RowMajor maps over the View data, no copies); any other memory space falls back to a plain
+// Kokkos kernel. A device BLAS (cuBLAS) plugs in here and nowhere else.
+
+#include <type_traits>
+
+#include <Eigen/Core>
+#include <Kokkos_Core.hpp>
+
+#include <embsr/core/error.hpp>
+
+namespace embsr {
+
+enum class Trans { No, Yes };
+
+namespace gemm_detail {
+
+template <class V>
+auto eigen_map(const V& v) {
+  using S = typename V::value_type;
+  using M = Eigen::Matrix<std::remove_const_t<S>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using MapT = std::conditional_t<std::is_const<S>::value, const M, M>;
+  const Eigen::Index stride = v.extent(0) > 1 ? static_cast<Eigen::Index>(v.stride(0)) : static_cast<Eigen::Index>(v.extent(1));
+  return Eigen::Map<MapT, Eigen::Unaligned, Eigen::OuterStride<>>(
+      v.data(), static_cast<Eigen::Index>(v.extent(0)), static_cast<Eigen::Index>(v.extent(1)),
+      Eigen::OuterStride<>(stride > 0 ? stride : 1));
+}
+
+template <class ExecSpace, class AV, class BV, class CV, class S>
+void kokkos_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A, const BV& B, S beta, const CV& C) {
+  const int m = static_cast<int>(C.extent(0)), n = static_cast<int>(C.extent(1));
+  const int k = static_cast<int>(ta == Trans::No ? A.extent(1) : A.extent(0));
+  const bool at = ta == Trans::Yes, bt = tb == Trans::Yes;
+  Kokkos::parallel_for(
+      "embsr::gemm", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {m, n}),
+      KOKKOS_LAMBDA(const int i, const int j) {
+        S acc = 0;
+        for (int p = 0; p < k; ++p) acc += (at ? A(p, i) : A(i, p)) * (bt ? B(j, p) : B(p, j));
+        C(i, j) = beta == S(0) ? alpha * acc : alpha * acc + beta * C(i, j);
+      });
+}
+
+}  // namespace gemm_detail
+
+template <class ExecSpace, class AV, class BV, class CV>
+void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_value_type alpha, const AV& A, const BV& B,
+          typename CV::non_const_value_type beta, const CV& C) {
+  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "gemm: first argument must be an execution space");
+  static_assert(AV::rank == 2 && BV::rank == 2 && CV::rank == 2, "gemm: 2-D views only");
+  static_assert(std::is_same<typename CV::array_layout, Kokkos::LayoutRight>::value, "gemm: LayoutRight views only");
+  using S = typename CV::non_const_value_type;
+  const std::size_t m = C.extent(0), n = C.extent(1);
+  const std::size_t am = ta == Trans::No ? A.extent(0) : A.extent(1), ak = ta == Trans::No ? A.extent(1) : A.extent(0);
+  const std::size_t bk = tb == Trans::No ? B.extent(0) : B.extent(1), bn = tb == Trans::No ? B.extent(1) : B.extent(0);
+  if (am != m || bn != n || ak != bk)
+    throw InvalidArgument("gemm: shape mismatch: op(A) " + std::to_string(am) + "x" + std::to_string(ak) + ", op(B) " +
+                          std::to_string(bk) + "x" + std::to_string(bn) + ", C " + std::to_string(m) + "x" +
+                          std::to_string(n));
+  if (m == 0 || n == 0) return;
+  if (ak == 0) {  // empty inner dimension: C = beta * C
+    Kokkos::parallel_for("embsr::gemm_scale", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {m, n}),
+                         KOKKOS_LAMBDA(const int i, const int j) { C(i, j) = beta == S(0) ? S(0) : beta * C(i, j); });
+    return;
+  }
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename CV::memory_space>::accessible &&
+                        Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename AV::memory_space>::accessible &&
+                        Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename BV::memory_space>::accessible;
+  if constexpr (host) {
+    exec.fence();  // earlier kernels on `exec` wrote A, B or C
+    auto a = gemm_detail::eigen_map(A);
+    auto b = gemm_detail::eigen_map(B);
+    auto c = gemm_detail::eigen_map(C);
+    if (beta == S(0)) c.setZero();
+    else if (beta != S(1)) c *= beta;
+    if (ta == Trans::No && tb == Trans::No) c.noalias() += alpha * a * b;
+    else if (ta == Trans::No) c.noalias() += alpha * a * b.transpose();
+    else if (tb == Trans::No) c.noalias() += alpha * a.transpose() * b;
+    else c.noalias() += alpha * a.transpose() * b.transpose();
+  } else {
+    gemm_detail::kokkos_gemm(exec, ta, tb, alpha, A, B, beta, C);
+  }
+}
+
+}  // namespace embsr
