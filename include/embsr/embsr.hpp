@@ -5,8 +5,12 @@
 #include <embsr/version.hpp>
 
 // core
+#include <embsr/core/dropout.hpp>
 #include <embsr/core/error.hpp>
+#include <embsr/core/gemm.hpp>
+#include <embsr/core/math.hpp>
 #include <embsr/core/random.hpp>
+#include <embsr/core/tensor.hpp>
 #include <embsr/core/types.hpp>
 
 // data: loading, vocabularies, preprocessing, batching
@@ -26,3 +30,18 @@
 
 // graph: the session multigraph
 #include <embsr/graph/session_multigraph.hpp>
+
+// layers: forward/backward pairs with hand-derived gradients
+#include <embsr/layers/attention.hpp>
+#include <embsr/layers/embedding.hpp>
+#include <embsr/layers/ggnn.hpp>
+#include <embsr/layers/gru.hpp>
+#include <embsr/layers/linear.hpp>
+#include <embsr/layers/scoring.hpp>
+#include <embsr/layers/star.hpp>
+
+// model and training
+#include <embsr/model/config.hpp>
+#include <embsr/model/embsr.hpp>
+#include <embsr/model/parameters.hpp>
+#include <embsr/train/adam.hpp>

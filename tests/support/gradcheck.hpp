@@ -31,10 +31,11 @@ struct GradTarget {
 template <class V>
 auto flat(const V& v) {
   using M = typename V::memory_space;
-  return Kokkos::View<double*, M, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(v.data(), v.span());
+  using T = typename V::value_type;
+  return Kokkos::View<T*, M, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(v.data(), v.span());
 }
 
-// Host copy of a View's data, flat.
+// Host copy of a View's data, flat, as doubles.
 template <class V>
 std::vector<double> to_vector(const V& v) {
   auto f = flat(v);
@@ -56,16 +57,17 @@ void fill_random(const V& v, std::uint64_t seed, double scale = 1.0) {
   Kokkos::deep_copy(f, h);
 }
 
-inline double relative_error(double a, double n) {
-  const double denom = std::max({std::abs(a), std::abs(n), 1e-7});
+inline double relative_error(double a, double n, double floor = 1e-7) {
+  const double denom = std::max({std::abs(a), std::abs(n), floor});
   return std::abs(a - n) / denom;
 }
 
 // Checks every coordinate (or `max_coords` evenly spaced ones) of each target. `loss()` must
-// recompute the scalar loss from the current values. Returns the largest relative error seen.
+// recompute the scalar loss from the current values. The error is relative to
+// max(|analytic|, |numeric|, floor). Returns the largest error seen.
 template <class MemorySpace, class LossFn>
 double check_gradients(LossFn&& loss, const std::vector<GradTarget<MemorySpace>>& targets, double tol = 1e-6,
-                       double h = 1e-5, std::size_t max_coords = 0) {
+                       double h = 1e-5, std::size_t max_coords = 0, double floor = 1e-7) {
   double worst = 0.0;
   for (const auto& t : targets) {
     const std::size_t n = t.value.extent(0);
@@ -82,7 +84,7 @@ double check_gradients(LossFn&& loss, const std::vector<GradTarget<MemorySpace>>
       const double lm = loss();
       Kokkos::deep_copy(elem, x);
       const double numeric = (lp - lm) / (2 * h);
-      const double err = relative_error(t.analytic[i], numeric);
+      const double err = relative_error(t.analytic[i], numeric, floor);
       worst = std::max(worst, err);
       if (err > tol && failures++ < 5) {
         INFO(t.name << "[" << i << "]: analytic " << t.analytic[i] << ", numeric " << numeric << ", relative error "

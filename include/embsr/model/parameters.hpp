@@ -54,6 +54,7 @@ class Parameters {
     if (it == index_.end()) throw InvalidArgument("Parameters: no parameter named '" + name + "'");
     return it->second;
   }
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
   const ParameterEntry& entry(std::size_t id) const { return entries_.at(id); }
   const std::vector<ParameterEntry>& entries() const { return entries_; }
   std::size_t size() const { return size_; }  // number of scalars

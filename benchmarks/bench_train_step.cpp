@@ -1,0 +1,90 @@
+// One EMBSR training step at trivago scale: peak resident memory and time per step.
+//
+//   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3]
+//
+// Sessions are synthetic (lengths uniform in 1..max_length, items and operations uniform, with
+// repeats so that macro runs and parallel edges occur); only the sizes matter for memory and time.
+// Prints the peak resident set size of the process (getrusage) after the steps.
+#include <embsr/embsr.hpp>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard kokkos(argc, argv);
+  int batch_size = 512, items = 183562, ops = 6, max_length = 50, d = 100, steps = 3;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&] {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_train_step: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--batch") batch_size = value();
+    else if (a == "--items") items = value();
+    else if (a == "--ops") ops = value();
+    else if (a == "--max-length") max_length = value();
+    else if (a == "--d") d = value();
+    else if (a == "--steps") steps = value();
+    else if (a.rfind("--kokkos", 0) != 0) {
+      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S]\n");
+      return 2;
+    }
+  }
+  using Exec = Kokkos::DefaultExecutionSpace;
+  embsr::ExampleSet set;
+  embsr::Rng rng(2024, 0);
+  std::vector<embsr::index_t> in_items, in_ops;
+  for (int s = 0; s < batch_size; ++s) {
+    const auto t = 1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(max_length)));
+    in_items.clear();
+    in_ops.clear();
+    for (int i = 0; i < t; ++i) {
+      // Stay on the previous item half of the time: runs of operations on one item.
+      const bool repeat = i > 0 && rng.below(2) == 0;
+      in_items.push_back(repeat ? in_items.back() : static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(items))));
+      in_ops.push_back(static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(ops))));
+    }
+    set.add(embsr::Span<const embsr::index_t>(in_items.data(), in_items.size()),
+            embsr::Span<const embsr::index_t>(in_ops.data(), in_ops.size()),
+            static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(items))),
+            static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(ops))), s, s);
+  }
+  std::vector<embsr::index_t> ids(static_cast<std::size_t>(batch_size));
+  for (int s = 0; s < batch_size; ++s) ids[static_cast<std::size_t>(s)] = s;
+  embsr::BatchBuilder builder;
+  const auto host = builder.build(set, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
+  embsr::Batch<Exec::memory_space> batch;
+  batch.copy_from(host);
+
+  embsr::Config config;
+  config.num_items = items;
+  config.num_ops = ops;
+  config.d = d;
+  config.max_length = max_length;
+  config.dropout = 0.5;
+  embsr::EMBSR<Exec, float> model(config);
+  embsr::Adam<Exec, float> adam(model.num_parameters(), embsr::AdamOptions{});
+  std::printf("bench_train_step: B=%d, t<=%d (T=%d micro-behaviors), |V|=%d, |O|=%d, d=%d, %zu parameters, %s, %d threads\n",
+              batch_size, max_length, batch.sizes.num_micro, items, ops, d, model.num_parameters(), Exec::name(),
+              Exec().concurrency());
+  for (int s = 0; s < steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double loss = model.loss_and_backward(batch, static_cast<std::uint64_t>(s), true);
+    adam.step(Exec(), model.parameters().values(), model.parameters().grads());
+    Exec().fence();
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("  step %d: loss %.4f, %.3f s\n", s, loss, sec);
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("peak resident memory: %.1f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
+  return 0;
+}

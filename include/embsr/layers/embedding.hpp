@@ -1,0 +1,59 @@
+#pragma once
+// Embedding lookup (MODEL.md 4.1: item, operation, position and relation embeddings): rows of a
+// table gathered by id, and the matching scatter-add of their gradients.
+//
+// Ids are not checked inside the kernels (a kernel cannot throw): callers validate them once,
+// where the ids are built (vocabularies, batch assembly). Shapes are checked on the host.
+
+#include <string>
+#include <type_traits>
+
+#include <Kokkos_Core.hpp>
+
+#include <embsr/core/error.hpp>
+
+namespace embsr {
+
+namespace embedding_detail {
+
+template <class TableV, class IdsV, class RowsV>
+void check_shapes(const char* where, const TableV& table, const IdsV& ids, const RowsV& rows) {
+  static_assert(TableV::rank == 2 && IdsV::rank == 1 && RowsV::rank == 2, "embedding: table/rows are 2-D, ids 1-D");
+  static_assert(std::is_integral<typename IdsV::non_const_value_type>::value, "embedding: ids must be integers");
+  if (rows.extent(0) != ids.extent(0) || rows.extent(1) != table.extent(1))
+    throw InvalidArgument(std::string(where) + ": shape mismatch: table " + std::to_string(table.extent(0)) + "x" +
+                          std::to_string(table.extent(1)) + ", ids " + std::to_string(ids.extent(0)) + ", rows " +
+                          std::to_string(rows.extent(0)) + "x" + std::to_string(rows.extent(1)));
+}
+
+}  // namespace embedding_detail
+
+// out[n x d] = table[ids[i]]      (table [V x d], ids int32 [n]; every id in [0, V))
+template <class ExecSpace, class TableV, class IdsV, class OutV>
+void embedding_forward(const ExecSpace& exec, const TableV& table, const IdsV& ids, const OutV& out) {
+  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "embedding_forward: first argument must be an execution space");
+  embedding_detail::check_shapes("embedding_forward", table, ids, out);
+  const int n = static_cast<int>(out.extent(0)), d = static_cast<int>(out.extent(1));
+  if (n == 0 || d == 0) return;
+  Kokkos::parallel_for(
+      "embsr::embedding::forward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
+      KOKKOS_LAMBDA(const int i, const int j) { out(i, j) = table(ids(i), j); });
+}
+
+// From out_i = table[ids_i]:  dtable[ids_i] += dout_i for every i (a scatter-add: repeated ids
+// accumulate, rows no id names are left untouched). Kokkos::atomic_add resolves the collisions;
+// the work is n x d, independent of the table's size V.
+// dout [n x d], dtable [V x d] (adds).
+template <class ExecSpace, class IdsV, class DOutV, class DTableV>
+void embedding_backward(const ExecSpace& exec, const IdsV& ids, const DOutV& dout, const DTableV& dtable) {
+  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "embedding_backward: first argument must be an execution space");
+  embedding_detail::check_shapes("embedding_backward", dtable, ids, dout);
+  using S = typename DTableV::non_const_value_type;
+  const int n = static_cast<int>(dout.extent(0)), d = static_cast<int>(dout.extent(1));
+  if (n == 0 || d == 0) return;
+  Kokkos::parallel_for(
+      "embsr::embedding::backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
+      KOKKOS_LAMBDA(const int i, const int j) { Kokkos::atomic_add(&dtable(ids(i), j), static_cast<S>(dout(i, j))); });
+}
+
+}  // namespace embsr

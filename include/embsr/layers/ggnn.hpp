@@ -1,0 +1,240 @@
+#pragma once
+// One gated graph layer of the sequential-pattern encoder (MODEL.md 3.2 + 3.3). For node i:
+//   in-edge  e (dst = i): message W_in  [h[edge_src[e]] ; hrun[edge_src_macro[e]]] + b_in
+//   out-edge e (src = i): message W_out [h[edge_dst[e]] ; hrun[edge_dst_macro[e]]] + b_out
+//   a_i = [ sum of in-messages ; sum of out-messages ]       (2d; no edges: 0, no bias)
+//   gi = a_i W_ih^T + b_ih,  gh = h_i W_hh^T + b_hh,  r = sigmoid(gi_r + gh_r),
+//   z = sigmoid(gi_z + gh_z),  n = tanh(gi_n + r * gh_n),  h^_i = (1 - z) * h_i + z * n
+// (the paper's eq. 8; note the z convention differs from the run GRU of gru.hpp).
+//
+// The messages are linear in their inputs, so each node first sums the inputs of its in-edges
+// (walking node_in_offsets / node_in_edges, a fixed order: deterministic, no atomics) and applies
+// W_in once:  sum_e (W_in x_e + b_in) = W_in (sum_e x_e) + deg_in(i) b_in.  That is one GEMM over
+// the C nodes per direction instead of one over the E edges, with no [E x d] message array.
+
+#include <cstddef>
+#include <string>
+
+#include <Kokkos_Core.hpp>
+
+#include <embsr/core/error.hpp>
+#include <embsr/core/gemm.hpp>
+#include <embsr/core/math.hpp>
+#include <embsr/core/tensor.hpp>
+#include <embsr/data/ragged_batch.hpp>
+#include <embsr/layers/gru.hpp>
+#include <embsr/layers/linear.hpp>
+
+namespace embsr {
+
+template <class Scalar, class MemorySpace>
+struct GgnnParams {
+  MatRef<Scalar, MemorySpace> W_in, W_out;  // [d x 2d]
+  VecRef<Scalar, MemorySpace> b_in, b_out;  // [d]
+  GruParams<Scalar, MemorySpace> cell;      // W_ih [3d x 2d], W_hh [3d x d], b_ih, b_hh [3d]
+};
+
+template <class Scalar, class MemorySpace>
+struct GgnnCache {
+  int num_nodes = 0, dim = 0;
+  Mat<Scalar, MemorySpace> s_in, s_out;  // [C x 2d] sum over in- / out-edges of the edge inputs [h ; hrun]
+  Mat<Scalar, MemorySpace> m_in, m_out;  // [C x d] s_in W_in^T, s_out W_out^T
+  Mat<Scalar, MemorySpace> a;            // [C x 2d] a_i
+  Mat<Scalar, MemorySpace> gates;        // [C x 3d] r, z, n
+  Mat<Scalar, MemorySpace> gh;           // [C x 3d] h W_hh^T + b_hh
+  // Backward workspace (grown by ggnn_backward).
+  mutable Mat<Scalar, MemorySpace> d_gi, d_gh;       // [C x 3d]
+  mutable Mat<Scalar, MemorySpace> d_a;              // [C x 2d]
+  mutable Mat<Scalar, MemorySpace> d_s_in, d_s_out;  // [C x 2d]
+};
+
+namespace ggnn_detail {
+
+template <class Scalar, class MemorySpace>
+void check_params(const GgnnParams<Scalar, MemorySpace>& p, std::size_t d, const char* who) {
+  if (p.W_in.extent(0) != d || p.W_in.extent(1) != 2 * d || p.W_out.extent(0) != d || p.W_out.extent(1) != 2 * d ||
+      p.b_in.extent(0) != d || p.b_out.extent(0) != d)
+    throw InvalidArgument(std::string(who) +
+                          ": W_in / W_out must be [d x 2d] and b_in / b_out [d], d = " + std::to_string(d));
+  gru_detail::check_gru_params(p.cell, 2 * d, d, who);
+}
+
+}  // namespace ggnn_detail
+
+// h [C x d] node states h^l, hrun [N x d] operation-run states h~  ->  h_hat [C x d] (must not
+// alias h).
+template <class ExecSpace, class Scalar, class MemorySpace, class HV, class RV, class OV>
+void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h, const RV& hrun,
+                  const GgnnParams<Scalar, MemorySpace>& p, const OV& h_hat, GgnnCache<Scalar, MemorySpace>& cache) {
+  static_assert(Kokkos::is_execution_space<ExecSpace>::value,
+                "ggnn_forward: first argument must be an execution space");
+  using S = Scalar;
+  const std::size_t C = h.extent(0), d = h.extent(1);
+  ggnn_detail::check_params(p, d, "ggnn_forward");
+  if (batch.node_in_offsets.extent(0) != C + 1 || hrun.extent(0) != batch.run_begin.extent(0) || hrun.extent(1) != d ||
+      h_hat.extent(0) != C || h_hat.extent(1) != d)
+    throw InvalidArgument("ggnn_forward: h must be [C x d], hrun [N x d] and h_hat [C x d] for the batch's C = " +
+                          std::to_string(batch.node_in_offsets.extent(0) - 1) +
+                          ", N = " + std::to_string(batch.run_begin.extent(0)));
+  cache.num_nodes = static_cast<int>(C);
+  cache.dim = static_cast<int>(d);
+  const auto s_in = ensure(cache.s_in, C, 2 * d, "embsr::ggnn::s_in");
+  const auto s_out = ensure(cache.s_out, C, 2 * d, "embsr::ggnn::s_out");
+  const auto m_in = ensure(cache.m_in, C, d, "embsr::ggnn::m_in");
+  const auto m_out = ensure(cache.m_out, C, d, "embsr::ggnn::m_out");
+  const auto a = ensure(cache.a, C, 2 * d, "embsr::ggnn::a");
+  const auto gates = ensure(cache.gates, C, 3 * d, "embsr::ggnn::gates");
+  const auto gh = ensure(cache.gh, C, 3 * d, "embsr::ggnn::gh");
+  if (C == 0) return;
+
+  const int nc = static_cast<int>(C), D = static_cast<int>(d);
+  const auto in_off = batch.node_in_offsets, in_edges = batch.node_in_edges;
+  const auto out_off = batch.node_out_offsets, out_edges = batch.node_out_edges;
+  const auto src = batch.edge_src, dst = batch.edge_dst, src_macro = batch.edge_src_macro,
+             dst_macro = batch.edge_dst_macro;
+  // Sums of the edge inputs, per node, in CSR order.
+  Kokkos::parallel_for(
+      "embsr::ggnn::sum_inputs", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, 2 * D}),
+      KOKKOS_LAMBDA(const int i, const int c) {
+        const bool node_part = c < D;
+        const int cc = node_part ? c : c - D;
+        S acc_in = 0, acc_out = 0;
+        for (int q = in_off(i); q < in_off(i + 1); ++q) {
+          const int e = in_edges(q);
+          acc_in += node_part ? h(src(e), cc) : hrun(src_macro(e), cc);
+        }
+        for (int q = out_off(i); q < out_off(i + 1); ++q) {
+          const int e = out_edges(q);
+          acc_out += node_part ? h(dst(e), cc) : hrun(dst_macro(e), cc);
+        }
+        s_in(i, c) = acc_in;
+        s_out(i, c) = acc_out;
+      });
+  gemm(exec, Trans::No, Trans::Yes, S(1), s_in, p.W_in, S(0), m_in);
+  gemm(exec, Trans::No, Trans::Yes, S(1), s_out, p.W_out, S(0), m_out);
+  const auto b_in = p.b_in, b_out = p.b_out;
+  Kokkos::parallel_for(
+      "embsr::ggnn::a", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, 2 * D}),
+      KOKKOS_LAMBDA(const int i, const int c) {
+        if (c < D) a(i, c) = m_in(i, c) + S(in_off(i + 1) - in_off(i)) * b_in(c);
+        else a(i, c) = m_out(i, c - D) + S(out_off(i + 1) - out_off(i)) * b_out(c - D);
+      });
+  linear_forward(exec, a, p.cell.W_ih, p.cell.b_ih, gates);  // gi, overwritten by the gates below
+  linear_forward(exec, h, p.cell.W_hh, p.cell.b_hh, gh);
+  Kokkos::parallel_for(
+      "embsr::ggnn::cell", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, D}),
+      KOKKOS_LAMBDA(const int i, const int c) {
+        const S r = math::sigmoid(gates(i, c) + gh(i, c));
+        const S z = math::sigmoid(gates(i, D + c) + gh(i, D + c));
+        const S n = math::tanh(gates(i, 2 * D + c) + r * gh(i, 2 * D + c));
+        gates(i, c) = r;
+        gates(i, D + c) = z;
+        gates(i, 2 * D + c) = n;
+        h_hat(i, c) = (S(1) - z) * h(i, c) + z * n;
+      });
+}
+
+// Backward, from dh^ (notation of MODEL.md 3.2-3.3, n~ = gi_n + r gh_n):
+//   dn = dh^ z,  dz = dh^ (n - h),  dh += dh^ (1 - z)
+//   dn~ = dn (1 - n^2),  dr~ = dn~ gh_n r (1 - r),  dz~ = dz z (1 - z)
+//   dgi = [dr~, dz~, dn~],  dgh = [dr~, dz~, dn~ r]
+//   dh += dgh W_hh, dW_hh += dgh^T h, db_hh += sum dgh;  da = dgi W_ih, dW_ih += dgi^T a, db_ih += sum dgi
+//   da = [da_in ; da_out]:  dW_in += da_in^T s_in,  db_in += sum_i deg_in(i) da_in(i),
+//   ds_in = da_in W_in (same for out), and every in-edge e of node i passes ds_in(i) to its inputs:
+//   dh[edge_src[e]] += ds_in(i)[0:d], dhrun[edge_src_macro[e]] += ds_in(i)[d:2d]; out-edges
+//   likewise to dh[edge_dst[e]], dhrun[edge_dst_macro[e]]. dh gathers per node over its CSR lists;
+//   dhrun in two passes over the edges (a macro position is the source of at most one edge and
+//   the destination of at most one), so no atomics. dh / dhrun may be empty Views (skipped).
+// Adds into dh, dhrun and g.
+template <class ExecSpace, class Scalar, class MemorySpace, class HV, class RV, class DOV, class DHV, class DRV>
+void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h, const RV& hrun,
+                   const GgnnParams<Scalar, MemorySpace>& p, const GgnnCache<Scalar, MemorySpace>& cache,
+                   const DOV& dh_hat, const DHV& dh, const DRV& dhrun, const GgnnParams<Scalar, MemorySpace>& g) {
+  static_assert(Kokkos::is_execution_space<ExecSpace>::value,
+                "ggnn_backward: first argument must be an execution space");
+  using S = Scalar;
+  const std::size_t C = h.extent(0), d = h.extent(1);
+  if (static_cast<int>(C) != cache.num_nodes || static_cast<int>(d) != cache.dim || dh_hat.extent(0) != C ||
+      dh_hat.extent(1) != d || hrun.extent(0) != batch.run_begin.extent(0))
+    throw InvalidArgument("ggnn_backward: h / hrun / dh_hat do not match the forward's cache");
+  if (dh.extent(0) != 0 && (dh.extent(0) != C || dh.extent(1) != d))
+    throw InvalidArgument("ggnn_backward: dh must be empty or [C x d]");
+  if (dhrun.extent(0) != 0 && (dhrun.extent(0) != hrun.extent(0) || dhrun.extent(1) != d))
+    throw InvalidArgument("ggnn_backward: dhrun must be empty or [N x d]");
+  const auto d_gi = ensure(cache.d_gi, C, 3 * d, "embsr::ggnn::d_gi");
+  const auto d_gh = ensure(cache.d_gh, C, 3 * d, "embsr::ggnn::d_gh");
+  const auto d_a = ensure(cache.d_a, C, 2 * d, "embsr::ggnn::d_a");
+  const auto d_s_in = ensure(cache.d_s_in, C, 2 * d, "embsr::ggnn::d_s_in");
+  const auto d_s_out = ensure(cache.d_s_out, C, 2 * d, "embsr::ggnn::d_s_out");
+  if (C == 0) return;
+  const MatRef<Scalar, MemorySpace> s_in(cache.s_in.data(), C, 2 * d), s_out(cache.s_out.data(), C, 2 * d),
+      a(cache.a.data(), C, 2 * d), gates(cache.gates.data(), C, 3 * d), gh(cache.gh.data(), C, 3 * d);
+
+  const int nc = static_cast<int>(C), D = static_cast<int>(d);
+  const bool want_dh = dh.extent(0) != 0;
+  Kokkos::parallel_for(
+      "embsr::ggnn::cell_backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, D}),
+      KOKKOS_LAMBDA(const int i, const int c) {
+        const S r = gates(i, c), z = gates(i, D + c), n = gates(i, 2 * D + c);
+        const S dy = dh_hat(i, c);
+        const S dn = dy * z, dz = dy * (n - h(i, c));
+        const S dnt = dn * (S(1) - n * n);
+        const S drt = dnt * gh(i, 2 * D + c) * r * (S(1) - r);
+        const S dzt = dz * z * (S(1) - z);
+        d_gi(i, c) = drt;
+        d_gi(i, D + c) = dzt;
+        d_gi(i, 2 * D + c) = dnt;
+        d_gh(i, c) = drt;
+        d_gh(i, D + c) = dzt;
+        d_gh(i, 2 * D + c) = dnt * r;
+        if (want_dh) dh(i, c) += dy * (S(1) - z);
+      });
+  linear_backward(exec, h, p.cell.W_hh, d_gh, dh, g.cell.W_hh, g.cell.b_hh);
+  gemm(exec, Trans::No, Trans::No, S(1), d_gi, p.cell.W_ih, S(0), d_a);
+  linear_backward(exec, a, p.cell.W_ih, d_gi, Mat<Scalar, MemorySpace>(), g.cell.W_ih, g.cell.b_ih);
+
+  const auto da_in = Kokkos::subview(d_a, Kokkos::ALL, Kokkos::make_pair(0, D));
+  const auto da_out = Kokkos::subview(d_a, Kokkos::ALL, Kokkos::make_pair(D, 2 * D));
+  gemm(exec, Trans::Yes, Trans::No, S(1), da_in, s_in, S(1), g.W_in);
+  gemm(exec, Trans::Yes, Trans::No, S(1), da_out, s_out, S(1), g.W_out);
+  gemm(exec, Trans::No, Trans::No, S(1), da_in, p.W_in, S(0), d_s_in);
+  gemm(exec, Trans::No, Trans::No, S(1), da_out, p.W_out, S(0), d_s_out);
+  const auto in_off = batch.node_in_offsets, in_edges = batch.node_in_edges;
+  const auto out_off = batch.node_out_offsets, out_edges = batch.node_out_edges;
+  const auto gb_in = g.b_in, gb_out = g.b_out;
+  Kokkos::parallel_for(
+      "embsr::ggnn::d_b_msg", Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * D), KOKKOS_LAMBDA(const int c) {
+        S acc = 0;
+        if (c < D)
+          for (int i = 0; i < nc; ++i) acc += S(in_off(i + 1) - in_off(i)) * d_a(i, c);
+        else
+          for (int i = 0; i < nc; ++i) acc += S(out_off(i + 1) - out_off(i)) * d_a(i, c);
+        if (c < D) gb_in(c) += acc;
+        else gb_out(c - D) += acc;
+      });
+
+  const auto src = batch.edge_src, dst = batch.edge_dst, src_macro = batch.edge_src_macro,
+             dst_macro = batch.edge_dst_macro;
+  if (want_dh)
+    // Node j is the source of its out-edges' in-messages and the destination of its in-edges'
+    // out-messages.
+    Kokkos::parallel_for(
+        "embsr::ggnn::d_h_edges", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, D}),
+        KOKKOS_LAMBDA(const int j, const int c) {
+          S acc = 0;
+          for (int q = out_off(j); q < out_off(j + 1); ++q) acc += d_s_in(dst(out_edges(q)), c);
+          for (int q = in_off(j); q < in_off(j + 1); ++q) acc += d_s_out(src(in_edges(q)), c);
+          dh(j, c) += acc;
+        });
+  const int ne = static_cast<int>(batch.edge_src.extent(0));
+  if (dhrun.extent(0) != 0 && ne > 0) {
+    Kokkos::parallel_for(
+        "embsr::ggnn::d_hrun_src", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {ne, D}),
+        KOKKOS_LAMBDA(const int e, const int c) { dhrun(src_macro(e), c) += d_s_in(dst(e), D + c); });
+    Kokkos::parallel_for(
+        "embsr::ggnn::d_hrun_dst", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {ne, D}),
+        KOKKOS_LAMBDA(const int e, const int c) { dhrun(dst_macro(e), c) += d_s_out(src(e), D + c); });
+  }
+}
+
+}  // namespace embsr

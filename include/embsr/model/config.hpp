@@ -1,0 +1,61 @@
+#pragma once
+// Model configuration: sizes, the paper's hyper-parameters, the next-operation mode, and the
+// ablation switches of MODEL.md section 8 (all of which share the model's code paths).
+
+#include <cstdint>
+#include <string>
+
+#include <embsr/core/error.hpp>
+
+namespace embsr {
+
+enum class NextOpMode {
+  Given,   // the paper's protocol (eq. 13): position 0 carries the operation of the target micro-behavior
+  Learned  // position 0 carries a learned [NEXT] operation (its id is num_ops): no look at the label
+};
+
+enum class FusionMode {
+  Gate,   // eq. 18: beta = sigmoid(W_f [z ; x_t] + b_f)
+  Mlp,    // EMBSR-NF: m = W [z ; x_t] + b
+  Fixed   // beta fixed to `fixed_beta` (paper section V-F)
+};
+
+struct Config {
+  // Sizes (num_items and num_ops come from the data).
+  int num_items = 0;
+  int num_ops = 0;
+  int d = 100;           // embedding size
+  int max_length = 50;   // L: longest input in micro-behaviors
+  int gnn_steps = 1;
+  // Hyper-parameters.
+  double dropout = 0.2;
+  double w_k = 12.0;      // normalised-scoring weight (eq. 19)
+  double init_std = 0.1;  // every parameter ~ N(0, init_std)
+  std::uint64_t seed = 1;
+  NextOpMode next_op = NextOpMode::Given;
+  // Ablations (MODEL.md 8).
+  bool use_attention = true;   // false: EMBSR-NS (session vector from the GNN side: the star)
+  bool use_gnn = true;         // false: EMBSR-NG (no GNN, no operation GRU)
+  bool use_run_gru = true;     // false: no operation GRU (run states are zero)
+  bool use_relations = true;   // false: absolute operation embeddings with standard attention
+  FusionMode fusion = FusionMode::Gate;
+  double fixed_beta = 0.5;     // with FusionMode::Fixed
+
+  int num_op_ids() const { return num_ops + 1; }  // operations plus the [NEXT] id
+
+  void validate() const {
+    auto fail = [](const std::string& what) { throw InvalidArgument("Config: " + what); };
+    if (num_items < 1) fail("num_items must be >= 1, got " + std::to_string(num_items));
+    if (num_ops < 1) fail("num_ops must be >= 1, got " + std::to_string(num_ops));
+    if (d < 1) fail("d must be >= 1, got " + std::to_string(d));
+    if (max_length < 1) fail("max_length must be >= 1, got " + std::to_string(max_length));
+    if (gnn_steps < 1) fail("gnn_steps must be >= 1, got " + std::to_string(gnn_steps));
+    if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1), got " + std::to_string(dropout));
+    if (!(w_k > 0)) fail("w_k must be > 0, got " + std::to_string(w_k));
+    if (!(init_std > 0)) fail("init_std must be > 0, got " + std::to_string(init_std));
+    if (fusion == FusionMode::Fixed && !(fixed_beta >= 0 && fixed_beta <= 1))
+      fail("fixed_beta must be in [0, 1], got " + std::to_string(fixed_beta));
+  }
+};
+
+}  // namespace embsr

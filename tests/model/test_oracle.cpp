@@ -1,0 +1,195 @@
+// The whole model against the independent PyTorch oracle (tests/oracle/embsr_oracle.py, written
+// from MODEL.md): real sessions, every parameter's gradient, scores and loss; 1e-9 relative in
+// double, 1e-4 in float. Runs python3 with Debian's python3-torch; a missing torch FAILS the test.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <embsr/data/jd_loader.hpp>
+#include <embsr/data/preprocess.hpp>
+#include <embsr/model/embsr.hpp>
+
+#include "data_paths.hpp"
+#include "gradcheck.hpp"
+#include "model_fixture.hpp"
+#include "npy.hpp"
+
+namespace {
+
+std::string config_json(const embsr::Config& c, bool training, std::uint64_t step) {
+  const char* fusion = c.fusion == embsr::FusionMode::Gate ? "gate" : c.fusion == embsr::FusionMode::Mlp ? "mlp" : "fixed";
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "{\"d\": %d, \"gnn_steps\": %d, \"w_k\": %.17g, \"num_items\": %d, \"num_ops\": %d, \"max_length\": %d, "
+                "\"next_op_mode\": \"%s\", \"dropout\": %.17g, \"dropout_seed\": %llu, \"dropout_step\": %llu, "
+                "\"training\": %s, \"use_relations\": %s, \"use_gnn\": %s, \"use_run_gru\": %s, \"use_attention\": %s, "
+                "\"fusion\": \"%s\", \"fixed_beta\": %.17g}\n",
+                c.d, c.gnn_steps, c.w_k, c.num_items, c.num_ops, c.max_length,
+                c.next_op == embsr::NextOpMode::Given ? "given" : "learned", c.dropout,
+                static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(step), training ? "true" : "false",
+                c.use_relations ? "true" : "false", c.use_gnn ? "true" : "false", c.use_run_gru ? "true" : "false",
+                c.use_attention ? "true" : "false", fusion, c.fixed_beta);
+  return buf;
+}
+
+// Real sessions: the first `count` test examples of JD Computers (support 5, L 30).
+const embsr::PreparedData& jd_computers() {
+  static const embsr::PreparedData data = [] {
+    const auto raw = embsr::load_jd({embsr::test::jd_computers_hup(), embsr::test::jd_computers_micro()});
+    embsr::PreprocessOptions o;
+    o.min_item_support = 5;
+    o.max_length = 30;
+    return embsr::preprocess(raw, o);
+  }();
+  return data;
+}
+
+struct OracleRun {
+  std::vector<double> scores;  // [B x V]
+  double loss = 0;
+  std::vector<std::vector<double>> grads;  // per parameter entry
+};
+
+// Exports the model (double) and batch, runs the oracle, reads its outputs.
+template <class Model>
+OracleRun run_oracle(const Model& model, const embsr::HostBatch& host, bool training, std::uint64_t step) {
+  const std::string dir = embsr::test::scratch_dir();
+  REQUIRE(std::system(("mkdir -p " + dir + "/params " + dir + "/batch " + dir + "/out").c_str()) == 0);
+  std::ofstream(dir + "/config.json") << config_json(model.config(), training, step);
+  const auto values = embsr::test::to_vector(model.parameters().values());
+  for (const auto& e : model.parameters().entries())
+    embsr::test::write_npy(dir + "/params/" + e.name + ".npy", values.data() + e.offset, {e.rows, e.cols});
+  host.for_each([&](const char* name, const std::vector<embsr::index_t>& v) {
+    embsr::test::write_npy(dir + "/batch/" + name + ".npy", v.data(), {v.size()});
+  });
+  std::vector<embsr::index_t> op0(host.next_ops);
+  if (model.config().next_op == embsr::NextOpMode::Learned)
+    for (auto& o : op0) o = model.config().num_ops;
+  embsr::test::write_npy(dir + "/batch/op0.npy", op0.data(), {op0.size()});
+
+  const std::string cmd = EMBSR_PYTHON " " EMBSR_SOURCE_DIR "/tests/oracle/embsr_oracle.py " + dir + " > " + dir + "/oracle.log 2>&1";
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) {
+    std::ifstream log(dir + "/oracle.log");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    FAIL("oracle failed (" << rc << "): " << cmd << "\n" << text);
+  }
+  OracleRun out;
+  out.scores = embsr::test::read_npy_f64(dir + "/out/scores.npy").data;
+  out.loss = embsr::test::read_npy_f64(dir + "/out/loss.npy").data.at(0);
+  for (const auto& e : model.parameters().entries()) {
+    out.grads.push_back(embsr::test::read_npy_f64(dir + "/out/grad_" + e.name + ".npy").data);
+    REQUIRE(out.grads.back().size() == e.size());
+  }
+  return out;
+}
+
+// |a - b| <= tol * (max(|a|, |b|) + scale): relative, with the array's own scale as floor so
+// that entries that are zero up to round-off do not count as mismatches. `global` (the largest
+// gradient of the model) sets a last floor, tol * 1e-3 * global, for arrays whose true value is
+// zero (the gradient of star.b_k2 vanishes: a bias on all softmax logits of a session cancels).
+void compare(const std::string& what, const std::vector<double>& got, const std::vector<double>& want, double tol,
+             double global = 0) {
+  REQUIRE(got.size() == want.size());
+  double scale = 1e-3 * global;
+  for (double w : want) scale = std::max(scale, std::abs(w));
+  std::size_t bad = 0;
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(got[i] - want[i]);
+    const double allowed = tol * std::max(std::abs(got[i]), std::abs(want[i])) + tol * scale;
+    worst = std::max(worst, err / (std::max(std::abs(want[i]), scale) + 1e-300));
+    if (err > allowed && bad++ < 3) {
+      INFO(what << "[" << i << "]: embsr " << got[i] << ", oracle " << want[i]);
+      CHECK(err <= allowed);
+    }
+  }
+  INFO(what << ": " << bad << " mismatches, worst relative error " << worst);
+  CHECK(bad == 0);
+}
+
+template <class Scalar>
+void check_against_oracle(embsr::Config config, std::size_t sessions, bool training, double tol) {
+  using Exec = Kokkos::DefaultHostExecutionSpace;
+  using M = Exec::memory_space;
+  const auto& data = jd_computers();
+  config.num_items = data.item_vocab.size();
+  config.num_ops = data.op_vocab.size();
+  std::vector<embsr::index_t> ids(std::min(sessions, data.test.size()));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<embsr::index_t>(i);
+  embsr::BatchBuilder builder;
+  const auto host = builder.build(data.test, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
+  const auto batch = embsr::to_memory_space<M>(host);
+
+  embsr::EMBSR<Exec, double> reference(config);  // parameters in double are what the oracle reads
+  embsr::EMBSR<Exec, Scalar> model(config);       // same seed: same parameters up to rounding
+  const std::uint64_t step = 5;
+  const auto oracle = run_oracle(reference, host, training, step);
+  if constexpr (std::is_same<Scalar, float>::value) {
+    // Give the float model exactly the double model's values, rounded once.
+    const auto v = embsr::test::to_vector(reference.parameters().values());
+    auto h = Kokkos::create_mirror_view(model.parameters().values());
+    for (std::size_t i = 0; i < v.size(); ++i) h(i) = static_cast<float>(v[i]);
+    Kokkos::deep_copy(model.parameters().values(), h);
+  }
+  const double loss = model.loss_and_backward(batch, step, training);
+  CHECK(std::abs(loss - oracle.loss) <= tol * std::abs(oracle.loss));
+  const auto grads = embsr::test::to_vector(model.parameters().grads());
+  double global = 0;
+  for (const auto& g : oracle.grads)
+    for (double x : g) global = std::max(global, std::abs(x));
+  std::size_t p = 0;
+  for (const auto& e : model.parameters().entries()) {
+    std::vector<double> g(grads.begin() + static_cast<std::ptrdiff_t>(e.offset),
+                          grads.begin() + static_cast<std::ptrdiff_t>(e.offset + e.size()));
+    compare("grad " + e.name, g, oracle.grads[p++], tol, global);
+  }
+  if (!training) compare("scores", embsr::test::to_vector(model.scores(batch)), oracle.scores, tol);
+}
+
+embsr::Config oracle_config() {
+  embsr::Config c;
+  c.d = 12;
+  c.max_length = 30;
+  c.gnn_steps = 2;
+  c.dropout = 0.3;
+  c.seed = 11;
+  c.init_std = 0.2;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("oracle: double precision, real JD sessions, eval mode: scores, loss, every gradient to 1e-9",
+          "[oracle][shared-data]") {
+  check_against_oracle<double>(oracle_config(), 24, /*training=*/false, 1e-9);
+}
+
+TEST_CASE("oracle: double precision with dropout masks (training mode) to 1e-9", "[oracle][shared-data]") {
+  check_against_oracle<double>(oracle_config(), 24, /*training=*/true, 1e-9);
+}
+
+TEST_CASE("oracle: learned [NEXT] operation and the ablations to 1e-9", "[oracle][shared-data]") {
+  auto c = oracle_config();
+  c.gnn_steps = 1;
+  SECTION("learned next operation") { c.next_op = embsr::NextOpMode::Learned; }
+  SECTION("NS") { c.use_attention = false; }
+  SECTION("NG") { c.use_gnn = false; }
+  SECTION("NF") { c.fusion = embsr::FusionMode::Mlp; }
+  SECTION("fixed beta") {
+    c.fusion = embsr::FusionMode::Fixed;
+    c.fixed_beta = 0.6;
+  }
+  SECTION("no operation GRU") { c.use_run_gru = false; }
+  SECTION("no relations") { c.use_relations = false; }
+  check_against_oracle<double>(c, 12, true, 1e-9);
+}
+
+TEST_CASE("oracle: single precision to 1e-4", "[oracle][shared-data]") {
+  check_against_oracle<float>(oracle_config(), 24, /*training=*/true, 1e-4);
+}
