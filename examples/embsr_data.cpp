@@ -7,6 +7,8 @@
 // and session-length percentiles.
 #include <embsr/embsr.hpp>
 
+#include "common/dataset_options.hpp"
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -19,50 +21,9 @@
 namespace {
 
 struct Args {
-  std::string format = "jd";
-  std::vector<std::string> files;
-  embsr::PreprocessOptions pre;
-  bool lenient = false;
-  bool keep_duplicates = false;
+  embsr::cli::DatasetOptions data;
   bool json = false;
-  // csv
-  std::string delimiter = ",";
-  std::string session_column, user_column, time_column = "timestamp", item_column = "item",
-                                            operation_column = "operation";
-  std::string operation_kind = "name", time_format = "seconds";
-  double session_gap = 1800;
 };
-
-embsr::SessionDataset load(const Args& a, embsr::LoadReport& report) {
-  if (a.format == "jd") {
-    embsr::JdOptions o;
-    o.lenient = a.lenient;
-    o.dedupe_identical_sessions = !a.keep_duplicates;
-    return embsr::load_jd(a.files, o, &report);
-  }
-  if (a.files.size() != 1) throw embsr::InvalidArgument("--format " + a.format + " reads exactly one file");
-  if (a.format == "trivago") {
-    embsr::LoadOptions o;
-    o.lenient = a.lenient;
-    return embsr::load_trivago(a.files.front(), o, &report);
-  }
-  embsr::DelimitedOptions o;
-  o.lenient = a.lenient;
-  if (a.delimiter.size() != 1 && a.delimiter != "\\t")
-    throw embsr::InvalidArgument("--delimiter must be one character (or \\t), got '" + a.delimiter + "'");
-  o.delimiter = a.delimiter == "\\t" ? '\t' : a.delimiter[0];
-  o.session_column = a.session_column;
-  o.user_column = a.user_column;
-  o.time_column = a.time_column;
-  o.item_column = a.item_column;
-  o.operation_column = a.operation_column;
-  o.operation_kind = a.operation_kind == "number" ? embsr::DelimitedOptions::OperationKind::Number
-                                                  : embsr::DelimitedOptions::OperationKind::Name;
-  o.time_format = a.time_format == "iso8601" ? embsr::DelimitedOptions::TimeFormat::Iso8601
-                                             : embsr::DelimitedOptions::TimeFormat::Seconds;
-  o.session_gap_seconds = a.session_gap;
-  return embsr::load_delimited(a.files.front(), o, &report);
-}
 
 nlohmann::json lengths_json(const embsr::LengthSummary& s) {
   return {{"mean", s.mean}, {"min", s.min}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"max", s.max}};
@@ -76,9 +37,9 @@ void print_lengths(const char* name, const embsr::LengthSummary& s) {
 int run_stats(const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
   embsr::LoadReport report;
-  const embsr::SessionDataset raw = load(a, report);
+  const embsr::SessionDataset raw = a.data.load(report);
   const auto t1 = std::chrono::steady_clock::now();
-  const embsr::PreparedData data = embsr::preprocess(raw, a.pre);
+  const embsr::PreparedData data = embsr::preprocess(raw, a.data.pre);
   const auto t2 = std::chrono::steady_clock::now();
   const embsr::DatasetStatistics st = embsr::compute_statistics(data);
   const double load_s = std::chrono::duration<double>(t1 - t0).count();
@@ -90,13 +51,13 @@ int run_stats(const Args& a) {
     for (std::size_t o = 0; o < st.operation_counts.size(); ++o)
       ops[data.op_vocab.token(static_cast<embsr::index_t>(o))] = st.operation_counts[o];
     nlohmann::json j = {
-        {"files", a.files},
-        {"format", a.format},
+        {"files", a.data.files},
+        {"format", a.data.format},
         {"preprocessing",
-         {{"min_item_support", a.pre.min_item_support},
-          {"max_length", a.pre.max_length},
-          {"train_fraction", a.pre.train_fraction},
-          {"valid_fraction", a.pre.valid_fraction}}},
+         {{"min_item_support", a.data.pre.min_item_support},
+          {"max_length", a.data.pre.max_length},
+          {"train_fraction", a.data.pre.train_fraction},
+          {"valid_fraction", a.data.pre.valid_fraction}}},
         {"raw", {{"sessions", ps.raw_sessions}, {"micro_behaviors", ps.raw_events}, {"items", ps.items_before}}},
         {"train_sessions", st.train_sessions},
         {"valid_sessions", st.valid_sessions},
@@ -118,8 +79,8 @@ int run_stats(const Args& a) {
 
   std::printf("%s", report.summary().c_str());
   std::printf("preprocessing: min item support %d, max length %d, split %.2f / %.2f / %.2f (chronological)\n",
-              a.pre.min_item_support, a.pre.max_length, a.pre.train_fraction, a.pre.valid_fraction,
-              1.0 - a.pre.train_fraction - a.pre.valid_fraction);
+              a.data.pre.min_item_support, a.data.pre.max_length, a.data.pre.train_fraction, a.data.pre.valid_fraction,
+              1.0 - a.data.pre.train_fraction - a.data.pre.valid_fraction);
   std::printf("  raw: %zu sessions, %zu micro-behaviors, %zu items\n", ps.raw_sessions, ps.raw_events,
               ps.items_before);
   std::printf("  support filter removed %zu micro-behaviors; %zu sessions dropped (< 2 macro items); "
@@ -150,32 +111,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Args a;
   auto* stats = app.add_subcommand("stats", "print the paper's Table II columns, operations and lengths");
-  stats->add_option("--format", a.format, "log format")->check(CLI::IsMember({"jd", "trivago", "csv"}));
-  stats->add_option("files", a.files, "log file(s); jd accepts several (concatenated in order)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  stats->add_option("--min-support", a.pre.min_item_support, "drop items with fewer micro-behaviors")
-      ->capture_default_str();
-  stats->add_option("--max-length", a.pre.max_length, "keep the last L micro-behaviors of each input")
-      ->capture_default_str();
-  stats->add_option("--train-fraction", a.pre.train_fraction)->capture_default_str();
-  stats->add_option("--valid-fraction", a.pre.valid_fraction)->capture_default_str();
-  stats->add_flag("--lenient", a.lenient, "skip malformed records (counted and reported) instead of failing");
-  stats->add_flag("--keep-duplicates", a.keep_duplicates, "jd: keep identical sessions (removed by default)");
+  a.data.add_to(stats);
   stats->add_flag("--json", a.json, "print the statistics as JSON");
-  stats->add_option("--delimiter", a.delimiter, "csv: field delimiter (one character, or \\t)")->capture_default_str();
-  stats->add_option("--session-column", a.session_column, "csv: session id column");
-  stats->add_option("--user-column", a.user_column, "csv: user id column (sessions split at --session-gap)");
-  stats->add_option("--time-column", a.time_column)->capture_default_str();
-  stats->add_option("--item-column", a.item_column)->capture_default_str();
-  stats->add_option("--operation-column", a.operation_column)->capture_default_str();
-  stats->add_option("--operation-kind", a.operation_kind)->check(CLI::IsMember({"name", "number"}))->capture_default_str();
-  stats->add_option("--time-format", a.time_format)->check(CLI::IsMember({"seconds", "iso8601"}))->capture_default_str();
-  stats->add_option("--session-gap", a.session_gap, "csv: inactivity gap in seconds that starts a new session")
-      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
-    a.pre.validate();
+    a.data.pre.validate();
     return run_stats(a);
   } catch (const embsr::Error& e) {
     std::fprintf(stderr, "embsr-data: %s\n", e.what());

@@ -3,7 +3,9 @@
 # Idempotent: a second run with nothing changed only re-checks and runs an incremental build.
 #
 #   scripts/setup.sh [--build-dir DIR] [--build-type TYPE] [--sanitize] [--debian-kokkos] [--no-build]
-#                    [-- extra cmake args]
+#                    [--target T]... [-- extra cmake args]
+#
+#   --target T       build only target T (repeatable; default: everything)
 #
 #   --debian-kokkos  build against Debian's own Serial-only Kokkos 3.4.1 (libtrilinos-kokkos-dev)
 #                    instead of ours: checks that embsr works with a Kokkos packaged differently.
@@ -21,6 +23,7 @@ build_type="Release"
 sanitize=0
 do_build=1
 debian_kokkos=0
+targets=()
 extra_cmake=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -29,8 +32,9 @@ while [[ $# -gt 0 ]]; do
     --sanitize) sanitize=1; shift ;;
     --no-build) do_build=0; shift ;;
     --debian-kokkos) debian_kokkos=1; shift ;;
+    --target) targets+=(--target "$2"); shift 2 ;;
     --) shift; extra_cmake=("$@"); break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -124,4 +128,4 @@ if [[ ! -f "$build_dir/CMakeCache.txt" ]] || [[ ${#extra_cmake[@]} -gt 0 ]] || \
   cmake "${cmake_args[@]}" "${extra_cmake[@]}" >/dev/null
 fi
 log "building $build_dir"
-cmake --build "$build_dir" -j "$jobs"
+cmake --build "$build_dir" -j "$jobs" "${targets[@]}"

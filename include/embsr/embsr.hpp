@@ -40,8 +40,17 @@
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>
 
-// model and training
+// model, training, evaluation
 #include <embsr/model/config.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/parameters.hpp>
 #include <embsr/train/adam.hpp>
+#include <embsr/train/baselines.hpp>
+#include <embsr/train/evaluate.hpp>
+#include <embsr/train/metrics.hpp>
+#include <embsr/train/progress.hpp>
+#include <embsr/train/trainer.hpp>
+
+// checkpoints and inference
+#include <embsr/io/checkpoint.hpp>
+#include <embsr/serve/recommender.hpp>

@@ -17,15 +17,6 @@ using Mat = Kokkos::View<double**, Kokkos::LayoutRight, M>;
 template <class M>
 using Ids = Kokkos::View<std::int32_t*, M>;
 
-template <class M>
-Ids<M> make_ids(const std::vector<std::int32_t>& v) {
-  Ids<M> ids("ids", v.size());
-  auto h = Kokkos::create_mirror_view(ids);
-  for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
-  Kokkos::deep_copy(ids, h);
-  return ids;
-}
-
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("embedding: forward gathers rows, backward scatter-adds (repeated ids)", "[layers][embedding]",
@@ -36,7 +27,7 @@ TEMPLATE_LIST_TEST_CASE("embedding: forward gathers rows, backward scatter-adds 
   const std::vector<std::int32_t> id_list{2, 0, 2, 5, 2, 0, 4};  // row 1 and 3 unused, row 2 thrice
   const int n = static_cast<int>(id_list.size());
   Mat<M> table("table", V, d), out("out", n, d), R("R", n, d), dtable("dtable", V, d);
-  auto ids = make_ids<M>(id_list);
+  auto ids = embsr::test::to_ids<M>(id_list);
   embsr::test::fill_random(table, 21);
   embsr::test::fill_random(R, 22);
 
@@ -73,7 +64,7 @@ TEMPLATE_LIST_TEST_CASE("embedding: strided output rows and empty batches", "[la
   using M = typename Exec::memory_space;
   Mat<M> table("table", 4, 2), wide("wide", 3, 5), dtable("dtable", 4, 2);
   embsr::test::fill_random(table, 31);
-  auto ids = make_ids<M>({3, 1, 3});
+  auto ids = embsr::test::to_ids<M>({3, 1, 3});
   auto out = Kokkos::subview(wide, Kokkos::ALL, Kokkos::make_pair(2, 4));  // row stride 5
   embsr::embedding_forward(Exec(), table, ids, out);
   Kokkos::fence();

@@ -25,15 +25,6 @@ using Ids = Kokkos::View<std::int32_t*, M>;
 template <class M>
 using IdMat = Kokkos::View<std::int32_t**, Kokkos::LayoutRight, M>;
 
-template <class M>
-Ids<M> make_ids(const std::vector<std::int32_t>& v) {
-  Ids<M> ids("ids", v.size());
-  auto h = Kokkos::create_mirror_view(ids);
-  for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
-  Kokkos::deep_copy(ids, h);
-  return ids;
-}
-
 template <class V>
 std::vector<std::int32_t> to_int_vector(const V& v) {
   auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
@@ -210,7 +201,7 @@ TEMPLATE_LIST_TEST_CASE("scoring: normalised scores, loss, and central-differenc
   Mat<M> m("m", B, d), E("E", V, d), dm("dm", B, d), dE("dE", V, d);
   embsr::test::fill_random(m, 61);
   embsr::test::fill_random(E, 62, 0.3);
-  auto targets = make_ids<M>(t);
+  auto targets = embsr::test::to_ids<M>(t);
   embsr::ScoringCache<double, M> cache;
 
   // Scores only (no targets): loss 0.
@@ -254,7 +245,7 @@ TEMPLATE_LIST_TEST_CASE("scoring: large scores stay finite, zero vectors are cla
   // Item 3 and session 1 are zero vectors: score 0, no NaN.
   set_values(Kokkos::subview(E, 3, Kokkos::ALL), {0.0, 0.0, 0.0});
   set_values(Kokkos::subview(m, 1, Kokkos::ALL), {0.0, 0.0, 0.0});
-  auto targets = make_ids<M>({3, 0});
+  auto targets = embsr::test::to_ids<M>({3, 0});
   embsr::ScoringCache<double, M> cache;
   const double w_k = 1000.0;  // exp(1000) overflows: only a max-subtracted logsumexp survives
   const double l = embsr::scoring_forward(Exec(), m, E, targets, w_k, cache);
@@ -291,12 +282,12 @@ TEST_CASE("scoring: bad shapes are rejected", "[layers][scoring]") {
   using M = Kokkos::HostSpace;
   using Exec = Kokkos::DefaultHostExecutionSpace;
   Mat<M> m("m", 2, 3), E("E", 4, 3), E2("E2", 4, 2), dm("dm", 2, 3), dE("dE", 4, 3);
-  auto targets = make_ids<M>({1, 2, 3});
+  auto targets = embsr::test::to_ids<M>({1, 2, 3});
   embsr::ScoringCache<double, M> cache;
   CHECK_THROWS_AS(embsr::scoring_forward(Exec(), m, E2, Ids<M>(), 12.0, cache), embsr::InvalidArgument);
   CHECK_THROWS_AS(embsr::scoring_forward(Exec(), m, E, targets, 12.0, cache), embsr::InvalidArgument);
   embsr::scoring_forward(Exec(), m, E, Ids<M>(), 12.0, cache);
-  auto t2 = make_ids<M>({1, 2});
+  auto t2 = embsr::test::to_ids<M>({1, 2});
   CHECK_THROWS_AS(embsr::scoring_backward(Exec(), m, E, t2, 12.0, cache, dm, dE), embsr::InvalidArgument);  // no loss
 }
 

@@ -98,6 +98,16 @@ double check_gradients(LossFn&& loss, const std::vector<GradTarget<MemorySpace>>
   return worst;
 }
 
+// An int32 View in memory space M holding `v` (ids, targets).
+template <class M>
+Kokkos::View<std::int32_t*, M> to_ids(const std::vector<std::int32_t>& v) {
+  Kokkos::View<std::int32_t*, M> ids("ids", v.size());
+  auto h = Kokkos::create_mirror_view(ids);
+  for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
+  Kokkos::deep_copy(ids, h);
+  return ids;
+}
+
 // <a, b> over two same-shaped Views (any memory space), computed on the host.
 template <class A, class B>
 double dot(const A& a, const B& b) {

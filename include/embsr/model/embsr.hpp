@@ -485,7 +485,6 @@ class EMBSR {
       throw InvalidArgument("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
                             ") although every parameter is finite");
     }
-    batch_ = batch;
     return loss_value;
   }
 
@@ -574,8 +573,7 @@ class EMBSR {
   Parameters<Scalar, M> params_;
   Ids id_;
   std::uint64_t step_ = 0;
-  bool training_ = false;
-  batch_type batch_;
+  bool training_ = false;  // mode of the last forward (the backward replays its dropout masks)
 
   // Activations (refs into the stores, valid for the last forward) and their storage.
   Kokkos::View<int*, M> op0_store_, op0_;

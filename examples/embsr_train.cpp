@@ -1,0 +1,221 @@
+// embsr-train: train EMBSR on a session log, report the paper's metrics, save the model.
+//
+//   embsr-train --format jd FILE... [--min-support 5 --max-length 40] [--epochs 50 --batch 512 ...]
+//               [--output DIR]
+//
+// Writes into DIR: best.ckpt (the best validation epoch's model, for embsr-recommend), last.ckpt
+// (model + optimizer + loop state, for --resume), metrics.json (configuration, per-epoch metrics and
+// timings, test metrics), curve.csv (the training curve) and curve.png (loss and validation H@20 /
+// M@20 per epoch, drawn with gnuplot when it is installed).
+#include <embsr/embsr.hpp>
+#include <embsr/train/baselines.hpp>
+#include <embsr/train/trainer.hpp>
+
+#include "common/dataset_options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+struct Args {
+  embsr::cli::DatasetOptions data;
+  embsr::Config model;
+  embsr::TrainOptions train;
+  std::string next_op = "given", fusion = "gate", output = "embsr-run", resume;
+  bool no_attention = false, no_gnn = false, no_run_gru = false, no_relations = false, no_progress = false;
+  bool baselines = false;
+  int threads = 0;
+};
+
+nlohmann::json metrics_json(const embsr::RankingMetrics& m) {
+  nlohmann::json j = {{"sessions", m.sessions}};
+  for (int k : embsr::kMetricKs) {
+    j["H@" + std::to_string(k)] = m.hit(k);
+    j["M@" + std::to_string(k)] = m.mrr(k);
+    j["NDCG@" + std::to_string(k)] = m.ndcg_at(k);
+  }
+  return j;
+}
+
+nlohmann::json config_json(const Args& a) {
+  const auto& c = a.model;
+  return {{"files", a.data.files},
+          {"format", a.data.format},
+          {"min_item_support", a.data.pre.min_item_support},
+          {"max_length", a.data.pre.max_length},
+          {"train_fraction", a.data.pre.train_fraction},
+          {"valid_fraction", a.data.pre.valid_fraction},
+          {"d", c.d},
+          {"gnn_steps", c.gnn_steps},
+          {"dropout", c.dropout},
+          {"w_k", c.w_k},
+          {"seed", c.seed},
+          {"next_op", a.next_op},
+          {"use_attention", c.use_attention},
+          {"use_gnn", c.use_gnn},
+          {"use_run_gru", c.use_run_gru},
+          {"use_relations", c.use_relations},
+          {"fusion", a.fusion},
+          {"fixed_beta", c.fixed_beta},
+          {"lr", a.train.adam.lr},
+          {"batch_size", a.train.batch_size},
+          {"epochs", a.train.epochs},
+          {"patience", a.train.patience},
+          {"threads", Kokkos::DefaultExecutionSpace().concurrency()},
+          {"backend", Kokkos::DefaultExecutionSpace::name()}};
+}
+
+void plot(const std::string& dir) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "note: gnuplot not found, %s/curve.png not drawn (curve.csv has the data)\n", dir.c_str());
+    return;
+  }
+  std::ofstream gp(dir + "/curve.gp");
+  gp << "set terminal pngcairo size 900,420 noenhanced\n"
+     << "set output '" << dir << "/curve.png'\n"
+     << "set datafile separator ','\nset key outside bottom center horizontal\nset multiplot layout 1,2\n"
+     << "set title 'training loss'\nset xlabel 'epoch'\nplot '" << dir
+     << "/curve.csv' using 1:2 skip 1 with linespoints title 'loss'\n"
+     << "set title 'validation (%)'\nset xlabel 'epoch'\nplot '" << dir
+     << "/curve.csv' using 1:3 skip 1 with linespoints title 'H@20', '' using 1:4 skip 1 with linespoints title 'M@20'\n"
+     << "unset multiplot\n";
+  gp.close();
+  if (std::system(("gnuplot '" + dir + "/curve.gp' 2>/dev/null").c_str()) != 0)
+    std::fprintf(stderr, "note: gnuplot failed, %s/curve.png not drawn\n", dir.c_str());
+}
+
+int run(Args& a) {
+  namespace fs = std::filesystem;
+  auto& c = a.model;
+  c.next_op = a.next_op == "learned" ? embsr::NextOpMode::Learned : embsr::NextOpMode::Given;
+  c.fusion = a.fusion == "mlp" ? embsr::FusionMode::Mlp : a.fusion == "fixed" ? embsr::FusionMode::Fixed : embsr::FusionMode::Gate;
+  c.use_attention = !a.no_attention;
+  c.use_gnn = !a.no_gnn;
+  c.use_run_gru = !a.no_run_gru;
+  c.use_relations = !a.no_relations;
+  a.train.progress = !a.no_progress;
+  a.train.shuffle_seed = c.seed;
+  a.data.pre.validate();
+
+  embsr::LoadReport report;
+  const embsr::SessionDataset raw = a.data.load(report);
+  const embsr::PreparedData data = embsr::preprocess(raw, a.data.pre);
+  std::printf("%s", report.summary().c_str());
+  std::printf("data: %zu train / %zu validation / %zu test sessions, %d items, %d operations\n", data.train.size(),
+              data.valid.size(), data.test.size(), data.item_vocab.size(), data.op_vocab.size());
+  c.num_items = data.item_vocab.size();
+  c.num_ops = data.op_vocab.size();
+  c.max_length = a.data.pre.max_length;
+
+  fs::create_directories(a.output);
+  a.train.checkpoint_dir = a.output;
+  using Exec = Kokkos::DefaultExecutionSpace;
+  embsr::EMBSR<Exec, float> model(c);
+  std::printf("model: EMBSR, %zu parameters, next operation %s, %s backend with %d threads\n", model.num_parameters(),
+              a.next_op.c_str(), Exec::name(), Exec().concurrency());
+  embsr::Trainer<Exec> trainer(model, data, a.train);
+  if (!a.resume.empty()) {
+    trainer.resume(a.resume);
+    std::printf("resumed from %s after epoch %llu\n", a.resume.c_str(),
+                static_cast<unsigned long long>(trainer.state().epoch));
+  }
+  std::ofstream csv(a.output + "/curve.csv");
+  csv << "epoch,train_loss,valid_H@20,valid_M@20,train_seconds,eval_seconds\n";
+  trainer.on_epoch = [&](const embsr::EpochRecord& r) {
+    std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (%.1f s + %.1f s)%s\n", r.epoch, r.train_loss,
+                100 * r.valid.hit(20), 100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds,
+                r.improved ? "  *best*" : "");
+    std::fflush(stdout);
+    csv << r.epoch << ',' << r.train_loss << ',' << 100 * r.valid.hit(20) << ',' << 100 * r.valid.mrr(20) << ','
+        << r.train_seconds << ',' << r.eval_seconds << '\n';
+    csv.flush();
+  };
+  const embsr::TrainResult result = trainer.run();
+  csv.close();
+
+  std::printf("\nbest epoch %d of %zu%s; test metrics (%zu sessions, %%):\n%s", result.best_epoch, result.history.size(),
+              result.stopped_early ? " (stopped early)" : "", result.test.sessions, result.test.table().c_str());
+  nlohmann::json j = {{"config", config_json(a)},
+                      {"data",
+                       {{"train", data.train.size()}, {"valid", data.valid.size()}, {"test", data.test.size()},
+                        {"items", data.item_vocab.size()}, {"operations", data.op_vocab.size()}}},
+                      {"best_epoch", result.best_epoch},
+                      {"stopped_early", result.stopped_early},
+                      {"seconds", result.seconds},
+                      {"test", metrics_json(result.test)},
+                      {"best_valid", metrics_json(result.best_valid)}};
+  for (const auto& r : result.history)
+    j["epochs"].push_back({{"epoch", r.epoch},
+                           {"train_loss", r.train_loss},
+                           {"train_seconds", r.train_seconds},
+                           {"eval_seconds", r.eval_seconds},
+                           {"improved", r.improved},
+                           {"valid", metrics_json(r.valid)}});
+  if (a.baselines) {
+    const embsr::PopularityBaseline pop(data.train, data.item_vocab.size());
+    const embsr::SessionPopularityBaseline spop(data.train, data.item_vocab.size());
+    const auto pop_m = pop.evaluate(data.test), spop_m = spop.evaluate(data.test);
+    std::printf("\nbaselines on test (%%):\nPOP\n%sS-POP\n%s", pop_m.table().c_str(), spop_m.table().c_str());
+    j["baselines"] = {{"POP", metrics_json(pop_m)}, {"S-POP", metrics_json(spop_m)}};
+  }
+  std::ofstream(a.output + "/metrics.json") << j.dump(2) << "\n";
+  plot(a.output);
+  std::printf("\nwrote %s/{best.ckpt,last.ckpt,metrics.json,curve.csv,curve.png}\n", a.output.c_str());
+  std::printf("recommend with: embsr-recommend --model %s/best.ckpt --input sessions.jsonl\n", a.output.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"embsr-train: train EMBSR (micro-behavior session-based recommendation) and report H@K / M@K"};
+  Args a;
+  a.data.pre.min_item_support = 5;
+  a.data.pre.max_length = 40;
+  a.data.add_to(&app);
+  app.add_option("--d", a.model.d, "embedding size")->capture_default_str();
+  app.add_option("--gnn-steps", a.model.gnn_steps)->capture_default_str();
+  app.add_option("--dropout", a.model.dropout)->capture_default_str();
+  app.add_option("--w-k", a.model.w_k, "normalised-scoring weight")->capture_default_str();
+  app.add_option("--seed", a.model.seed, "seed of initialisation, shuffling and dropout")->capture_default_str();
+  app.add_option("--next-op", a.next_op, "next operation: given (the paper's protocol) or learned [NEXT]")
+      ->check(CLI::IsMember({"given", "learned"}))
+      ->capture_default_str();
+  app.add_flag("--no-attention", a.no_attention, "ablation EMBSR-NS");
+  app.add_flag("--no-gnn", a.no_gnn, "ablation EMBSR-NG");
+  app.add_flag("--no-run-gru", a.no_run_gru, "ablation: no operation GRU");
+  app.add_flag("--no-relations", a.no_relations, "ablation: absolute operations, standard attention");
+  app.add_option("--fusion", a.fusion, "gate (eq. 18), mlp (EMBSR-NF) or fixed")
+      ->check(CLI::IsMember({"gate", "mlp", "fixed"}))
+      ->capture_default_str();
+  app.add_option("--fixed-beta", a.model.fixed_beta)->capture_default_str();
+  app.add_option("--lr", a.train.adam.lr)->capture_default_str();
+  app.add_option("--batch", a.train.batch_size)->capture_default_str();
+  app.add_option("--epochs", a.train.epochs)->capture_default_str();
+  app.add_option("--patience", a.train.patience)->capture_default_str();
+  app.add_option("--threads", a.threads, "threads (default: OMP_NUM_THREADS or all cores)");
+  app.add_option("--output", a.output, "output directory")->capture_default_str();
+  app.add_option("--resume", a.resume, "continue from DIR/last.ckpt of an earlier run")->check(CLI::ExistingFile);
+  app.add_flag("--no-progress", a.no_progress, "no progress bar");
+  app.add_flag("--baselines", a.baselines, "also report the POP and S-POP baselines on test");
+  CLI11_PARSE(app, argc, argv);
+  if (a.threads > 0) setenv("OMP_NUM_THREADS", std::to_string(a.threads).c_str(), 1);
+  setenv("OMP_PROC_BIND", "false", 0);
+  Kokkos::ScopeGuard kokkos(argc, argv);
+  try {
+    return run(a);
+  } catch (const embsr::Error& e) {
+    std::fprintf(stderr, "embsr-train: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "embsr-train: unexpected error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,201 @@
+#pragma once
+// The training loop of the paper's protocol: seeded shuffled minibatches, AMSGrad, validation after
+// every epoch, early stopping on (H@20, M@20), the best epoch's parameters evaluated on test.
+//
+// Early stopping follows the authors' code with one fixed rule: an epoch improves when the relative
+// gains of validation H@20 and M@20 over the best so far sum to more than zero; training stops
+// after `patience` epochs without improvement. Optional checkpoints: `last.ckpt` (model,
+// optimizer and loop state: resuming gives the same losses as an uninterrupted run) after every
+// epoch and `best.ckpt` whenever the epoch improves.
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <Kokkos_Core.hpp>
+
+#include <embsr/core/error.hpp>
+#include <embsr/data/preprocess.hpp>
+#include <embsr/data/ragged_batch.hpp>
+#include <embsr/io/checkpoint.hpp>
+#include <embsr/model/embsr.hpp>
+#include <embsr/train/adam.hpp>
+#include <embsr/train/evaluate.hpp>
+#include <embsr/train/metrics.hpp>
+#include <embsr/train/progress.hpp>
+
+namespace embsr {
+
+struct TrainOptions {
+  int epochs = 50;
+  int patience = 10;              // epochs without validation gain before stopping
+  std::size_t batch_size = 512;
+  std::size_t eval_batch_size = 512;
+  AdamOptions adam;
+  std::uint64_t shuffle_seed = 1;
+  bool progress = true;           // progress bar / lines on stderr
+  std::string checkpoint_dir;     // empty: no checkpoints
+
+  void validate() const {
+    if (epochs < 1) throw InvalidArgument("TrainOptions: epochs must be >= 1, got " + std::to_string(epochs));
+    if (patience < 1) throw InvalidArgument("TrainOptions: patience must be >= 1, got " + std::to_string(patience));
+    if (batch_size < 1 || eval_batch_size < 1) throw InvalidArgument("TrainOptions: batch sizes must be >= 1");
+    adam.validate();
+  }
+};
+
+struct EpochRecord {
+  int epoch = 0;                  // 1-based
+  double train_loss = 0;          // mean over the epoch's batches
+  double train_seconds = 0, eval_seconds = 0;
+  RankingMetrics valid;
+  bool improved = false;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;             // 1-based; the parameters the model holds after run()
+  RankingMetrics best_valid, test;
+  bool stopped_early = false;
+  double seconds = 0;
+};
+
+template <class ExecSpace>
+class Trainer {
+ public:
+  using Model = EMBSR<ExecSpace, float>;
+  using memory_space = typename ExecSpace::memory_space;
+
+  // `on_epoch` (optional) sees every epoch's record as soon as it is complete.
+  Trainer(Model& model, const PreparedData& data, TrainOptions options)
+      : model_(model), data_(data), options_(std::move(options)), adam_(model.num_parameters(), options_.adam) {
+    options_.validate();
+    if (data_.train.empty()) throw InvalidArgument("Trainer: the training split is empty");
+    state_.shuffle_seed = options_.shuffle_seed;
+  }
+
+  std::function<void(const EpochRecord&)> on_epoch;
+
+  Adam<ExecSpace, float>& optimizer() { return adam_; }
+  const TrainingState& state() const { return state_; }
+
+  // Continues from a checkpoint written by this trainer (`last.ckpt`): parameters, optimizer and
+  // loop state; the best parameters come from `best.ckpt` beside it when present.
+  void resume(const std::string& last_checkpoint) {
+    const Checkpoint ckpt = load_checkpoint(last_checkpoint);
+    restore(ckpt, model_, &adam_);
+    state_ = ckpt.training;
+    const std::string best = sibling(last_checkpoint, "best.ckpt");
+    if (state_.best_epoch > 0 && file_exists(best)) {
+      best_values_ = load_checkpoint(best).values;
+    }
+  }
+
+  TrainResult run() {
+    const auto t0 = std::chrono::steady_clock::now();
+    TrainResult result;
+    BatchSampler sampler(data_.train.size(), options_.batch_size, /*shuffle=*/true, state_.shuffle_seed);
+    BatchBuilder builder;
+    HostBatch host;
+    Batch<memory_space> batch;
+    for (int epoch = static_cast<int>(state_.epoch); epoch < options_.epochs; ++epoch) {
+      EpochRecord record;
+      record.epoch = epoch + 1;
+      const auto te = std::chrono::steady_clock::now();
+      sampler.set_epoch(static_cast<std::uint64_t>(epoch));
+      ProgressBar bar(stderr, "epoch " + std::to_string(epoch + 1), sampler.num_batches(), options_.progress ? -1 : 0);
+      double loss_sum = 0;
+      for (std::size_t b = 0; b < sampler.num_batches(); ++b) {
+        builder.build(data_.train, sampler.batch(b), host);
+        batch.copy_from(host);
+        loss_sum += model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+        adam_.step(model_.execution_space_instance(), model_.parameters().values(), model_.parameters().grads());
+        ++state_.global_step;
+        if (options_.progress) bar.update(b + 1, loss_sum / static_cast<double>(b + 1));
+      }
+      record.train_loss = loss_sum / static_cast<double>(sampler.num_batches());
+      const auto tv = std::chrono::steady_clock::now();
+      record.train_seconds = std::chrono::duration<double>(tv - te).count();
+      if (!data_.valid.empty()) record.valid = evaluate(model_, data_.valid, options_.eval_batch_size);
+      record.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tv).count();
+
+      record.improved = improves(record.valid);
+      if (record.improved) {
+        state_.best_epoch = record.epoch;
+        state_.best_hit20 = record.valid.hit(20);
+        state_.best_mrr20 = record.valid.mrr(20);
+        state_.epochs_without_gain = 0;
+        best_values_ = copy_values();
+      } else {
+        ++state_.epochs_without_gain;
+      }
+      state_.epoch = static_cast<std::uint64_t>(epoch + 1);
+      save(record.improved);
+      history_.push_back(record);
+      if (on_epoch) on_epoch(record);
+      if (state_.epochs_without_gain >= options_.patience) {
+        result.stopped_early = true;
+        break;
+      }
+    }
+    // The best epoch's parameters, evaluated on test.
+    if (!best_values_.empty()) load_values(best_values_);
+    result.history = history_;
+    result.best_epoch = state_.best_epoch;
+    for (const auto& r : history_)
+      if (r.epoch == state_.best_epoch) result.best_valid = r.valid;
+    if (!data_.test.empty()) result.test = evaluate(model_, data_.test, options_.eval_batch_size);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return result;
+  }
+
+ private:
+  // Relative gains of H@20 and M@20 summed (MODEL.md 6; the authors' code keeps either's best).
+  bool improves(const RankingMetrics& v) const {
+    if (state_.best_epoch < 0) return true;
+    if (data_.valid.empty()) return true;  // nothing to select on: the last epoch is the best
+    auto gain = [](double now, double best) { return best > 0 ? (now - best) / best : (now > 0 ? 1.0 : 0.0); };
+    return gain(v.hit(20), state_.best_hit20) + gain(v.mrr(20), state_.best_mrr20) > 0;
+  }
+
+  std::vector<float> copy_values() const {
+    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model_.parameters().values());
+    return std::vector<float>(host.data(), host.data() + host.extent(0));
+  }
+  void load_values(const std::vector<float>& v) {
+    Kokkos::View<const float*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>> src(v.data(), v.size());
+    Kokkos::deep_copy(model_.parameters().values(), src);
+  }
+
+  void save(bool improved) {
+    if (options_.checkpoint_dir.empty()) return;
+    save_checkpoint(options_.checkpoint_dir + "/last.ckpt",
+                    make_checkpoint(model_, data_.item_vocab, data_.op_vocab, &adam_, state_));
+    if (improved)
+      save_checkpoint(options_.checkpoint_dir + "/best.ckpt",
+                      make_checkpoint<ExecSpace>(model_, data_.item_vocab, data_.op_vocab, nullptr, state_));
+  }
+
+  static std::string sibling(const std::string& path, const std::string& name) {
+    const auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? name : path.substr(0, slash + 1) + name;
+  }
+  static bool file_exists(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return false;
+    std::fclose(f);
+    return true;
+  }
+
+  Model& model_;
+  const PreparedData& data_;
+  TrainOptions options_;
+  Adam<ExecSpace, float> adam_;
+  TrainingState state_;
+  std::vector<EpochRecord> history_;
+  std::vector<float> best_values_;
+};
+
+}  // namespace embsr
