@@ -208,7 +208,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (a.threads > 0) setenv("OMP_NUM_THREADS", std::to_string(a.threads).c_str(), 1);
   setenv("OMP_PROC_BIND", "false", 0);
-  Kokkos::ScopeGuard kokkos(argc, argv);
+  // Kokkos is configured through the environment only: its own argv parsing would take our
+  // --threads for its deprecated --threads=N flag.
+  Kokkos::ScopeGuard kokkos;
   try {
     return run(a);
   } catch (const embsr::Error& e) {

@@ -554,8 +554,10 @@ Checkpoint make_checkpoint(const EMBSR<ExecSpace, float>& model, const Vocabular
 // with a matching configuration. Everything is checked before anything is written; the first
 // difference is named (InvalidArgument). Checked: every parameter entry (name, shape, offset), then
 // the configuration fields that change what the model computes (sizes, next-operation mode,
-// ablation switches, w_k, fixed_beta); dropout, init_std and seed may differ. The Adam keeps its
-// own options: build it with ckpt.optimizer.options to resume a run exactly.
+// ablation switches, w_k, fixed_beta); dropout, init_std and seed may differ. When `adam` is given
+// (resuming training), the model also takes the checkpoint's seed, which drives its dropout masks,
+// so that the resumed run continues the interrupted one exactly. The Adam keeps its own options:
+// build it with ckpt.optimizer.options to resume a run exactly.
 template <class ExecSpace>
 void restore(const Checkpoint& ckpt, EMBSR<ExecSpace, float>& model,
              typename checkpoint_detail::non_deduced<Adam<ExecSpace, float>>::type* adam) {
@@ -628,6 +630,7 @@ void restore(const Checkpoint& ckpt, EMBSR<ExecSpace, float>& model,
     upload(ckpt.optimizer.v, adam->second_moment());
     upload(ckpt.optimizer.v_max, adam->max_second_moment());
     adam->set_steps(ckpt.optimizer.steps);
+    model.set_seed(ckpt.config.seed);
   }
   Kokkos::fence();
 }

@@ -142,6 +142,8 @@ class EMBSR {
   }
 
   const Config& config() const { return config_; }
+  // The seed after construction only drives the dropout masks (resuming a run restores it).
+  void set_seed(std::uint64_t seed) { config_.seed = seed; }
   Parameters<Scalar, M>& parameters() { return params_; }
   const Parameters<Scalar, M>& parameters() const { return params_; }
   std::size_t num_parameters() const { return params_.size(); }
