@@ -50,7 +50,8 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # ---- 1. Debian packages --------------------------------------------------------------------
 packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
           libeigen3-dev libboost-graph-dev catch2 libcli11-dev nlohmann-json3-dev
-          python3 python3-numpy python3-torch)  # python3-torch: the autograd oracle of the tests
+          python3 python3-numpy python3-torch  # python3-torch: the autograd oracle of the tests
+          gnuplot-nox)                         # embsr-train draws its training curve with it
 if [[ $debian_kokkos -eq 1 ]]; then packages+=(libtrilinos-kokkos-dev); fi
 missing=()
 for p in "${packages[@]}"; do
