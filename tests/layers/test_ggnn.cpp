@@ -109,6 +109,25 @@ struct Weights {
   }
 };
 
+// Central differences for the inputs h, hrun and every weight of one GGNN layer.
+template <class M, class LossFn, class HV, class RV>
+void check_ggnn_gradients(LossFn&& loss, const HV& h, const RV& hrun, const HV& dh, const RV& dhrun,
+                          const Weights<M>& w, const Weights<M>& gw) {
+  using embsr::test::flat;
+  using embsr::test::to_vector;
+  std::vector<embsr::test::GradTarget<M>> targets{{"h", flat(h), to_vector(dh)},
+                                                  {"hrun", flat(hrun), to_vector(dhrun)},
+                                                  {"W_in", flat(w.W_in), to_vector(gw.W_in)},
+                                                  {"W_out", flat(w.W_out), to_vector(gw.W_out)},
+                                                  {"b_in", flat(w.b_in), to_vector(gw.b_in)},
+                                                  {"b_out", flat(w.b_out), to_vector(gw.b_out)},
+                                                  {"W_ih", flat(w.W_ih), to_vector(gw.W_ih)},
+                                                  {"W_hh", flat(w.W_hh), to_vector(gw.W_hh)},
+                                                  {"b_ih", flat(w.b_ih), to_vector(gw.b_ih)},
+                                                  {"b_hh", flat(w.b_hh), to_vector(gw.b_hh)}};
+  embsr::test::check_gradients<M>(loss, targets);
+}
+
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("ggnn: forward against per-edge messages and central-difference gradients", "[layers][ggnn]",
@@ -153,22 +172,10 @@ TEMPLATE_LIST_TEST_CASE("ggnn: forward against per-edge messages and central-dif
 
   embsr::ggnn_backward(Exec(), batch, h, hrun, p, cache, R, dh, dhrun, g);
   Kokkos::fence();
-  using embsr::test::flat;
-  using embsr::test::to_vector;
-  using T_ = embsr::test::GradTarget<M>;
-  std::vector<T_> targets{{"h", flat(h), to_vector(dh)},
-                          {"hrun", flat(hrun), to_vector(dhrun)},
-                          {"W_in", flat(w.W_in), to_vector(gw.W_in)},
-                          {"W_out", flat(w.W_out), to_vector(gw.W_out)},
-                          {"b_in", flat(w.b_in), to_vector(gw.b_in)},
-                          {"b_out", flat(w.b_out), to_vector(gw.b_out)},
-                          {"W_ih", flat(w.W_ih), to_vector(gw.W_ih)},
-                          {"W_hh", flat(w.W_hh), to_vector(gw.W_hh)},
-                          {"b_ih", flat(w.b_ih), to_vector(gw.b_ih)},
-                          {"b_hh", flat(w.b_hh), to_vector(gw.b_hh)}};
-  embsr::test::check_gradients<M>(loss, targets);
+  check_ggnn_gradients<M>(loss, h, hrun, dh, dhrun, w, gw);
 
   // The backward adds; empty dh / dhrun are skipped while the weight gradients still accumulate.
+  using embsr::test::to_vector;
   const auto dh1 = to_vector(dh), dhrun1 = to_vector(dhrun), dW1 = to_vector(gw.W_in), db1 = to_vector(gw.b_out);
   loss();
   embsr::ggnn_backward(Exec(), batch, h, hrun, p, cache, R, Mat<M>(), Mat<M>(), g);
@@ -245,19 +252,6 @@ TEMPLATE_LIST_TEST_CASE("ggnn: a batch of single-item sessions (no edges) and tw
     embsr::ggnn_backward(Exec(), batch, h1, hrun, p, c2, R, dh1, dhrun, g);
     embsr::ggnn_backward(Exec(), batch, h, hrun, p, c1, dh1, dh, dhrun, g);
     Kokkos::fence();
-    using embsr::test::flat;
-    using embsr::test::to_vector;
-    using T_ = embsr::test::GradTarget<M>;
-    std::vector<T_> targets{{"h", flat(h), to_vector(dh)},
-                            {"hrun", flat(hrun), to_vector(dhrun)},
-                            {"W_in", flat(w.W_in), to_vector(gw.W_in)},
-                            {"W_out", flat(w.W_out), to_vector(gw.W_out)},
-                            {"b_in", flat(w.b_in), to_vector(gw.b_in)},
-                            {"b_out", flat(w.b_out), to_vector(gw.b_out)},
-                            {"W_ih", flat(w.W_ih), to_vector(gw.W_ih)},
-                            {"W_hh", flat(w.W_hh), to_vector(gw.W_hh)},
-                            {"b_ih", flat(w.b_ih), to_vector(gw.b_ih)},
-                            {"b_hh", flat(w.b_hh), to_vector(gw.b_hh)}};
-    embsr::test::check_gradients<M>(loss, targets);
+    check_ggnn_gradients<M>(loss, h, hrun, dh, dhrun, w, gw);
   }
 }
