@@ -12,8 +12,9 @@ export OMP_PROC_BIND="${OMP_PROC_BIND:-false}"
 
 "$root/build/examples/embsr-train" --format jd \
   "$data/HUP_Data/JD_Applicances_sample" "$data/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample" \
-  --min-support 5 --max-length 40 --lr 0.001 --dropout 0.2 --batch 512 --epochs 50 --patience 10 \
   --baselines --output "$out" "$@"
+# (embsr-train's defaults are the paper's JD-Appliances settings: support 5, L 40, d 100, lr 0.001,
+#  dropout 0.2, batch 512, up to 50 epochs, patience 10; any of them can be given as an argument.)
 
 echo
 echo "== embsr-recommend: top 5 for a session given as JSON lines (items and operations as in the log) =="
