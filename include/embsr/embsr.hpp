@@ -20,9 +20,11 @@
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/line_reader.hpp>
 #include <embsr/data/load_options.hpp>
+#include <embsr/data/parse_fields.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/data/ragged_batch.hpp>
 #include <embsr/data/session_dataset.hpp>
+#include <embsr/data/session_grouping.hpp>
 #include <embsr/data/session_structure.hpp>
 #include <embsr/data/statistics.hpp>
 #include <embsr/data/trivago_loader.hpp>
