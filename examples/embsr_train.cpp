@@ -158,12 +158,31 @@ int run(Args& a) {
                            {"eval_seconds", r.eval_seconds},
                            {"improved", r.improved},
                            {"valid", metrics_json(r.valid)}});
+  const auto split = embsr::split_repeat_explore(data.test, result.test_ranks);
+  j["test_repeat"] = metrics_json(split.repeat);
+  j["test_explore"] = metrics_json(split.explore);
   if (a.baselines) {
     const embsr::PopularityBaseline pop(data.train, data.item_vocab.size());
     const embsr::SessionPopularityBaseline spop(data.train, data.item_vocab.size());
-    const auto pop_m = pop.evaluate(data.test), spop_m = spop.evaluate(data.test);
+    const auto pop_r = pop.ranks(data.test), spop_r = spop.ranks(data.test);
+    embsr::RankingMetrics pop_m, spop_m;
+    for (std::size_t e = 0; e < data.test.size(); ++e) {
+      pop_m.add_rank(pop_r[e]);
+      spop_m.add_rank(spop_r[e]);
+    }
     std::printf("\nbaselines on test (%%):\nPOP\n%sS-POP\n%s", pop_m.table().c_str(), spop_m.table().c_str());
-    j["baselines"] = {{"POP", metrics_json(pop_m)}, {"S-POP", metrics_json(spop_m)}};
+    const auto spop_split = embsr::split_repeat_explore(data.test, spop_r);
+    j["baselines"] = {{"POP", metrics_json(pop_m)},
+                      {"S-POP", metrics_json(spop_m)},
+                      {"S-POP_repeat", metrics_json(spop_split.repeat)},
+                      {"S-POP_explore", metrics_json(spop_split.explore)}};
+    // Where the model wins or loses against S-POP: targets already in the session vs new ones.
+    std::printf("\ntest H@20 / M@20 (%%) by target: repeat = already in the session (%zu), explore = new (%zu)\n",
+                split.repeat.sessions, split.explore.sessions);
+    std::printf("EMBSR   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * split.repeat.hit(20),
+                100 * split.repeat.mrr(20), 100 * split.explore.hit(20), 100 * split.explore.mrr(20));
+    std::printf("S-POP   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * spop_split.repeat.hit(20),
+                100 * spop_split.repeat.mrr(20), 100 * spop_split.explore.hit(20), 100 * spop_split.explore.mrr(20));
   }
   std::ofstream(a.output + "/metrics.json") << j.dump(2) << "\n";
   plot(a.output);

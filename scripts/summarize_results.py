@@ -28,3 +28,20 @@ for (ds, mode), rs in sorted(runs.items()):
     if mode == "given":
         for b in ("POP", "S-POP"):
             print(f"| {ds} | {b} | 1 | " + " | ".join(cell([rs[0]['baselines'][b][k]]) for k in keys) + " | |")
+
+# Where EMBSR wins or loses against S-POP: targets already in the session (repeat) vs new ones
+# (explore). Only runs that recorded the split (embsr-train with --baselines) are listed.
+split_rows = [(ds, mode, r) for (ds, mode), rs in sorted(runs.items()) for r in rs
+              if "test_repeat" in r and "S-POP_repeat" in r.get("baselines", {})]
+if split_rows:
+    print()
+    print("| dataset | run | repeat share | EMBSR H@20 repeat | S-POP H@20 repeat "
+          "| EMBSR H@20 explore | S-POP H@20 explore | POP H@20 |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for ds, mode, r in split_rows:
+        rep, exp = r["test_repeat"], r["test_explore"]
+        b = r["baselines"]
+        share = rep["sessions"] / (rep["sessions"] + exp["sessions"])
+        print(f"| {ds} | next op {mode}, seed {r['config']['seed']} | {100 * share:.1f}% | "
+              f"{100 * rep['H@20']:.2f} | {100 * b['S-POP_repeat']['H@20']:.2f} | "
+              f"{100 * exp['H@20']:.2f} | {100 * b['S-POP_explore']['H@20']:.2f} | {100 * b['POP']['H@20']:.2f} |")

@@ -131,6 +131,8 @@ TEST_CASE("baselines: S-POP and POP match a brute-force scoring of the catalogue
   }
   require_same(pop.evaluate(test), metrics_of(pop_ranks));
   require_same(spop.evaluate(test), metrics_of(spop_ranks));
+  CHECK(pop.ranks(test) == pop_ranks);
+  CHECK(spop.ranks(test) == spop_ranks);
 }
 
 TEST_CASE("baselines: invalid catalogues and items throw", "[train][baselines]") {

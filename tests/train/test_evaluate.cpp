@@ -69,6 +69,7 @@ TEMPLATE_LIST_TEST_CASE("evaluate: batch-size invariant and equal to ranks from 
   for (const std::size_t batch_size : {std::size_t(1), std::size_t(2), std::size_t(4), std::size_t(512)}) {
     INFO("batch_size " << batch_size);
     require_same(embsr::evaluate(model, set, batch_size), reference);
+    CHECK(embsr::evaluate_ranks(model, set, batch_size) == ranks);
   }
   require_same(embsr::evaluate(model, set), reference);  // default batch size
   // Evaluation mode: repeated calls give the same result (no dropout).
@@ -86,4 +87,33 @@ TEMPLATE_LIST_TEST_CASE("evaluate: empty set, batch size 0, invalid examples", "
   std::vector<index_t> items{1, 2}, ops{0, 1};
   bad.add(embsr::Span<const index_t>(items.data(), 2), embsr::Span<const index_t>(ops.data(), 2), 9, 0, 99, 0.0);
   CHECK_THROWS_AS(embsr::evaluate(model, bad, 4), embsr::InvalidArgument);  // target outside the catalogue
+}
+
+TEST_CASE("split_repeat_explore: targets already in the input vs new ones", "[train][evaluate]") {
+  embsr::ExampleSet set;
+  auto add = [&](std::vector<index_t> items, index_t target) {
+    const std::vector<index_t> ops(items.size(), 0);
+    set.add(embsr::Span<const index_t>(items.data(), items.size()), embsr::Span<const index_t>(ops.data(), ops.size()),
+            target, 0, static_cast<embsr::offset_t>(set.size()), 0.0);
+  };
+  add({1, 2, 1, 3}, 2);  // repeat (in the middle of the input)
+  add({4, 5}, 6);        // explore
+  add({7}, 7);           // repeat (the only item)
+  add({1, 2}, 3);        // explore
+  const std::vector<std::size_t> ranks{1, 4, 0, 30};
+  const auto split = embsr::split_repeat_explore(set, ranks);
+  CHECK(split.repeat.sessions == 2);
+  CHECK(split.explore.sessions == 2);
+  CHECK(split.repeat.hit(1) == 0.5);   // ranks 1 and 0 (absent target: a miss)
+  CHECK(split.repeat.mrr(20) == 0.5);
+  CHECK(split.explore.hit(5) == 0.5);  // ranks 4 and 30
+  CHECK(split.explore.hit(20) == 0.5);
+  CHECK(split.explore.mrr(5) == 0.125);
+  // The two parts add up to the whole.
+  embsr::RankingMetrics whole;
+  for (const std::size_t r : ranks) whole.add_rank(r);
+  embsr::RankingMetrics sum = split.repeat;
+  sum += split.explore;
+  require_same(sum, whole);
+  CHECK_THROWS_AS(embsr::split_repeat_explore(set, {1, 2}), embsr::InvalidArgument);
 }

@@ -73,9 +73,16 @@ class PopularityBaseline {
     return static_cast<std::size_t>(pop_.rank[static_cast<std::size_t>(target)]);
   }
 
+  // Ranks of every example's target, in set order.
+  std::vector<std::size_t> ranks(const ExampleSet& set) const {
+    std::vector<std::size_t> out(set.size());
+    for (std::size_t e = 0; e < set.size(); ++e) out[e] = rank(set.targets[e]);
+    return out;
+  }
+
   RankingMetrics evaluate(const ExampleSet& set) const {
     RankingMetrics metrics;
-    for (std::size_t e = 0; e < set.size(); ++e) metrics.add_rank(rank(set.targets[e]));
+    for (const std::size_t r : ranks(set)) metrics.add_rank(r);
     return metrics;
   }
 
@@ -103,10 +110,17 @@ class SessionPopularityBaseline {
     return rank(set, e, scratch);
   }
 
+  // Ranks of every example's target, in set order.
+  std::vector<std::size_t> ranks(const ExampleSet& set) const {
+    std::vector<std::size_t> out(set.size());
+    Scratch scratch;
+    for (std::size_t e = 0; e < set.size(); ++e) out[e] = rank(set, e, scratch);
+    return out;
+  }
+
   RankingMetrics evaluate(const ExampleSet& set) const {
     RankingMetrics metrics;
-    Scratch scratch;
-    for (std::size_t e = 0; e < set.size(); ++e) metrics.add_rank(rank(set, e, scratch));
+    for (const std::size_t r : ranks(set)) metrics.add_rank(r);
     return metrics;
   }
 

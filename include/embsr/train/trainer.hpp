@@ -58,6 +58,7 @@ struct TrainResult {
   std::vector<EpochRecord> history;
   int best_epoch = 0;             // 1-based; the parameters the model holds after run()
   RankingMetrics best_valid, test;
+  std::vector<std::size_t> test_ranks;  // rank of each test example's target (split_repeat_explore)
   bool stopped_early = false;
   double seconds = 0;
 };
@@ -146,7 +147,10 @@ class Trainer {
     result.best_epoch = state_.best_epoch;
     for (const auto& r : history_)
       if (r.epoch == state_.best_epoch) result.best_valid = r.valid;
-    if (!data_.test.empty()) result.test = evaluate(model_, data_.test, options_.eval_batch_size);
+    if (!data_.test.empty()) {
+      result.test_ranks = evaluate_ranks(model_, data_.test, options_.eval_batch_size);
+      for (const std::size_t r : result.test_ranks) result.test.add_rank(r);
+    }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return result;
   }
