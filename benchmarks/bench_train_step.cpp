@@ -2,13 +2,15 @@
 //
 //   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3]
 //
-// Sessions are synthetic (lengths uniform in 1..max_length, items and operations uniform, with
-// repeats so that macro runs and parallel edges occur); only the sizes matter for memory and time.
+// Sessions are synthetic (synthetic_sessions.hpp); only the sizes matter for memory and time.
 // Prints the peak resident set size of the process (getrusage) after the steps.
 #include <embsr/embsr.hpp>
 
+#include "synthetic_sessions.hpp"
+
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -39,26 +41,8 @@ int main(int argc, char** argv) {
     }
   }
   using Exec = Kokkos::DefaultExecutionSpace;
-  embsr::ExampleSet set;
-  embsr::Rng rng(2024, 0);
-  std::vector<embsr::index_t> in_items, in_ops;
-  for (int s = 0; s < batch_size; ++s) {
-    const auto t = 1 + static_cast<int>(rng.below(static_cast<std::uint64_t>(max_length)));
-    in_items.clear();
-    in_ops.clear();
-    for (int i = 0; i < t; ++i) {
-      // Stay on the previous item half of the time: runs of operations on one item.
-      const bool repeat = i > 0 && rng.below(2) == 0;
-      in_items.push_back(repeat ? in_items.back() : static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(items))));
-      in_ops.push_back(static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(ops))));
-    }
-    set.add(embsr::Span<const embsr::index_t>(in_items.data(), in_items.size()),
-            embsr::Span<const embsr::index_t>(in_ops.data(), in_ops.size()),
-            static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(items))),
-            static_cast<embsr::index_t>(rng.below(static_cast<std::uint64_t>(ops))), s, s);
-  }
-  std::vector<embsr::index_t> ids(static_cast<std::size_t>(batch_size));
-  for (int s = 0; s < batch_size; ++s) ids[static_cast<std::size_t>(s)] = s;
+  const embsr::ExampleSet set = embsr::bench::synthetic_sessions(batch_size, items, ops, max_length);
+  const std::vector<embsr::index_t> ids = embsr::bench::id_range(0, batch_size);
   embsr::BatchBuilder builder;
   const auto host = builder.build(set, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
   embsr::Batch<Exec::memory_space> batch;
@@ -75,16 +59,27 @@ int main(int argc, char** argv) {
   std::printf("bench_train_step: B=%d, t<=%d (T=%d micro-behaviors), |V|=%d, |O|=%d, d=%d, %zu parameters, %s, %d threads\n",
               batch_size, max_length, batch.sizes.num_micro, items, ops, d, model.num_parameters(), Exec::name(),
               Exec().concurrency());
+  std::vector<double> times;  // steps after the first (which allocates the caches)
   for (int s = 0; s < steps; ++s) {
     const auto t0 = std::chrono::steady_clock::now();
     const double loss = model.loss_and_backward(batch, static_cast<std::uint64_t>(s), true);
     adam.step(Exec(), model.parameters().values(), model.parameters().grads());
     Exec().fence();
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("  step %d: loss %.4f, %.3f s\n", s, loss, sec);
+    std::printf("  step %d: loss %.4f, %.3f s%s\n", s, loss, sec, s == 0 ? " (allocates)" : "");
+    if (s > 0) times.push_back(sec);
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("peak resident memory: %.1f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
+  const double rss = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  std::printf("peak resident memory: %.1f MiB\n", rss);
+  if (!times.empty()) {
+    std::sort(times.begin(), times.end());
+    const double median = times[times.size() / 2];
+    std::printf("median step %.4f s: %.0f sessions/s\n", median, batch_size / median);
+    std::printf("{\"impl\": \"embsr\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %d, \"items\": %d, \"d\": %d, "
+                "\"max_length\": %d, \"step_seconds_median\": %.6f, \"sessions_per_second\": %.1f, \"peak_rss_mib\": %.1f}\n",
+                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, median, batch_size / median, rss);
+  }
   return 0;
 }

@@ -27,3 +27,8 @@ if(NOT TARGET Boost::headers)
   add_library(Boost::headers INTERFACE IMPORTED)
   set_target_properties(Boost::headers PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${Boost_INCLUDE_DIRS}")
 endif()
+
+# A Kokkos built for CUDA: the GEMM of include/embsr/core/gemm.hpp calls cuBLAS on CUDA memory.
+if(Kokkos_ENABLE_CUDA)
+  find_package(CUDAToolkit REQUIRED)
+endif()

@@ -10,10 +10,18 @@
 #   --debian-kokkos  build against Debian's own Serial-only Kokkos 3.4.1 (libtrilinos-kokkos-dev)
 #                    instead of ours: checks that embsr works with a Kokkos packaged differently.
 #
+#   --cuda           build Kokkos 3.4.1 with CUDA + OpenMP + Serial (Debian's source plus
+#                    scripts/patches/kokkos-3.4.1-cuda13.patch) and build embsr with its nvcc_wrapper.
+#                    Needs the CUDA toolkit (nvcc, cuBLAS) in CUDA_HOME; no GPU is needed to build.
+#
 # Environment:
-#   Kokkos_ROOT       use this installed Kokkos (any version >= 3.4, any backend); nothing is rebuilt
+#   Kokkos_ROOT       use this installed Kokkos (any version >= 3.4, any backend); nothing is rebuilt.
+#                     With --cuda, its bin/nvcc_wrapper is the compiler.
 #   EMBSR_CACHE_DIR   where the self-built Kokkos is cached (default: ~/.cache/embsr)
 #   EMBSR_JOBS        parallel build jobs (default: nproc)
+#   CUDA_HOME         CUDA toolkit for --cuda (default: /usr/local/cuda)
+#   EMBSR_CUDA_ARCH   Kokkos architecture for --cuda (default: AMPERE80; its PTX also runs on
+#                     newer GPUs such as the H100, compiled by the driver at first use)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +31,7 @@ build_type="Release"
 sanitize=0
 do_build=1
 debian_kokkos=0
+cuda=0
 targets=()
 extra_cmake=()
 while [[ $# -gt 0 ]]; do
@@ -32,9 +41,10 @@ while [[ $# -gt 0 ]]; do
     --sanitize) sanitize=1; shift ;;
     --no-build) do_build=0; shift ;;
     --debian-kokkos) debian_kokkos=1; shift ;;
+    --cuda) cuda=1; shift ;;
     --target) targets+=(--target "$2"); shift 2 ;;
     --) shift; extra_cmake=("$@"); break ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,12 +53,30 @@ cache_dir="${EMBSR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/embsr}"
 jobs="${EMBSR_JOBS:-$(nproc)}"
 kokkos_version="3.4.1"
 kokkos_prefix="$cache_dir/kokkos-$kokkos_version-serial-openmp"
+kokkos_options=(-DKokkos_ENABLE_SERIAL=ON -DKokkos_ENABLE_OPENMP=ON)
+kokkos_what="Serial + OpenMP"
+cxx_compiler=()
+if [[ $cuda -eq 1 ]]; then
+  cuda_home="${CUDA_HOME:-/usr/local/cuda}"
+  cuda_arch="${EMBSR_CUDA_ARCH:-AMPERE80}"
+  [[ -x "$cuda_home/bin/nvcc" ]] || { echo "setup.sh: --cuda needs nvcc in \$CUDA_HOME/bin (CUDA_HOME=$cuda_home)" >&2; exit 1; }
+  export PATH="$cuda_home/bin:$PATH"
+  # nvcc_wrapper of Kokkos 3.4 defaults to sm_35, which CUDA >= 12 rejects (our patch reads this).
+  case "$cuda_arch" in
+    AMPERE80) sm=sm_80 ;; AMPERE86) sm=sm_86 ;; VOLTA70) sm=sm_70 ;; TURING75) sm=sm_75 ;;
+    *) echo "setup.sh: EMBSR_CUDA_ARCH=$cuda_arch: use AMPERE80, AMPERE86, TURING75 or VOLTA70" >&2; exit 2 ;;
+  esac
+  export NVCC_WRAPPER_DEFAULT_ARCH="$sm"
+  kokkos_prefix="$cache_dir/kokkos-$kokkos_version-cuda-$(echo "$cuda_arch" | tr 'A-Z' 'a-z')"
+  kokkos_options+=(-DKokkos_ENABLE_CUDA=ON -DKokkos_ENABLE_CUDA_LAMBDA=ON "-DKokkos_ARCH_$cuda_arch=ON")
+  kokkos_what="CUDA ($cuda_arch) + OpenMP + Serial"
+fi
 
 log() { printf '[setup] %s\n' "$*"; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # ---- 1. Debian packages --------------------------------------------------------------------
-packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils
+packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils patch
           libeigen3-dev libboost-graph-dev catch2 libcli11-dev nlohmann-json3-dev
           python3 python3-numpy python3-torch  # python3-torch: the autograd oracle of the tests
           gnuplot-nox)                         # embsr-train draws its training curve with it
@@ -79,7 +107,7 @@ elif [[ -f "$kokkos_prefix/.embsr-complete" ]]; then
   kokkos_root="$kokkos_prefix"
   log "using cached Kokkos $kokkos_version at $kokkos_root"
 else
-  log "building Kokkos $kokkos_version (Serial + OpenMP) from Debian's trilinos source into $kokkos_prefix"
+  log "building Kokkos $kokkos_version ($kokkos_what) from Debian's trilinos source into $kokkos_prefix"
   src_cache="$cache_dir/src"
   mkdir -p "$src_cache"
   if ! ls "$src_cache"/trilinos_*.orig.tar.* >/dev/null 2>&1; then
@@ -105,9 +133,16 @@ else
   ksrc="$(find "$work" -maxdepth 3 -type d -path '*/packages/kokkos' | head -n1)"
   [[ -n "$ksrc" ]] || { echo "setup.sh: packages/kokkos not found in $tarball" >&2; exit 1; }
   rm -rf "$kokkos_prefix"
+  if [[ $cuda -eq 1 ]]; then
+    # CUDA 12/13 API changes, the start-up architecture check and nvcc_wrapper's default
+    # architecture: see the patch's header.
+    log "applying scripts/patches/kokkos-3.4.1-cuda13.patch"
+    patch -d "$ksrc" -p1 --quiet <"$root/scripts/patches/kokkos-3.4.1-cuda13.patch"
+    cxx_compiler=(-DCMAKE_CXX_COMPILER="$ksrc/bin/nvcc_wrapper")
+  fi
   cmake -S "$ksrc" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_INSTALL_PREFIX="$kokkos_prefix" -DCMAKE_CXX_STANDARD=17 \
-    -DKokkos_ENABLE_SERIAL=ON -DKokkos_ENABLE_OPENMP=ON -DBUILD_SHARED_LIBS=ON \
+    -DCMAKE_INSTALL_PREFIX="$kokkos_prefix" -DCMAKE_CXX_STANDARD=17 "${cxx_compiler[@]}" \
+    "${kokkos_options[@]}" -DBUILD_SHARED_LIBS=ON \
     -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF >"$work/configure.log" \
     || { cat "$work/configure.log"; exit 1; }
   cmake --build "$work/build" -j "$jobs" >"$work/build.log" || { tail -50 "$work/build.log"; exit 1; }
@@ -123,6 +158,10 @@ cmake_args=(-S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type"
             -DKokkos_ROOT="$kokkos_root" -DEMBSR_ENABLE_TESTS=ON -DEMBSR_ENABLE_EXAMPLES=ON
             -DEMBSR_ENABLE_BENCHMARKS=ON)
 if [[ $sanitize -eq 1 ]]; then cmake_args+=(-DEMBSR_SANITIZE=ON); fi
+if [[ $cuda -eq 1 ]]; then
+  [[ -x "$kokkos_root/bin/nvcc_wrapper" ]] || { echo "setup.sh: --cuda: no bin/nvcc_wrapper in $kokkos_root" >&2; exit 1; }
+  cmake_args+=(-DCMAKE_CXX_COMPILER="$kokkos_root/bin/nvcc_wrapper" -DCUDAToolkit_ROOT="$cuda_home")
+fi
 if [[ ! -f "$build_dir/CMakeCache.txt" ]] || [[ ${#extra_cmake[@]} -gt 0 ]] || \
    ! grep -q "^Kokkos_ROOT:.*=$kokkos_root\$" "$build_dir/CMakeCache.txt"; then
   log "configuring $build_dir"

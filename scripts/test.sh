@@ -2,7 +2,13 @@
 # Runs the whole test suite: set up (packages, Kokkos, build), then CTest.
 #
 #   scripts/test.sh              Release build in build/
-#   scripts/test.sh --sanitize   Debug build with AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/
+#   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer (-O1 -g) in build-asan/;
+#                                leaves out the tests that exercise no new code paths and only cost
+#                                time there (the Python oracle's self-check, the install check, the
+#                                whole-model finite differences: the per-layer ones do run)
+#   scripts/test.sh --cuda       the CUDA build (Kokkos CUDA + nvcc_wrapper, setup.sh --cuda) of every
+#                                test, example and benchmark in build-cuda/; runs the tests only when
+#                                a GPU is present (scripts/gpu-check.sh is the full GPU run)
 #   scripts/test.sh --debian-kokkos   against Debian's Serial-only Kokkos package, in build-debian-kokkos/
 #                                     (installed package, every header, batches and the whole model)
 #   extra arguments after -- go to ctest (e.g. scripts/test.sh -- -R graph)
@@ -10,9 +16,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 setup_args=(--build-dir "$root/build")
 ctest_args=()
+ctest_exclude=""
+cuda=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --sanitize) setup_args=(--build-dir "$root/build-asan" --build-type Debug --sanitize); shift ;;
+    --sanitize) setup_args=(--build-dir "$root/build-asan" --build-type Sanitize --sanitize)
+                ctest_exclude="oracle.selfcheck|install.consumer_project|whole-model gradients match finite differences"
+                shift ;;
+    --cuda) setup_args=(--build-dir "$root/build-cuda" --cuda); cuda=1; shift ;;
     # Against Debian's Kokkos: the packaging check, the batches and the whole model on Serial (the
     # layers' own tests already run on this backend in the main pass; this keeps CI short).
     --debian-kokkos) setup_args=(--build-dir "$root/build-debian-kokkos" --debian-kokkos --
@@ -28,4 +39,9 @@ export OMP_PROC_BIND=false
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 cd "$build_dir"
+if [[ $cuda -eq 1 ]] && ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "[test] CUDA build complete; no GPU on this machine, so its tests were built, not run"
+  exit 0
+fi
+if [[ -n "$ctest_exclude" ]]; then ctest_args=(-E "$ctest_exclude" "${ctest_args[@]}"); fi
 ctest --output-on-failure -j "$(nproc)" "${ctest_args[@]}"

@@ -53,7 +53,15 @@ struct OracleRun {
   std::vector<double> scores;  // [B x V]
   double loss = 0;
   std::vector<std::vector<double>> grads;  // per parameter entry
+  std::string dir;                         // the exchange directory (config, parameters, batch, outputs)
 };
+
+// A configured path, unless the environment variable of the same name overrides it (a binary run
+// on another machine, as by scripts/gpu-check.sh).
+std::string setting(const char* name, const char* configured) {
+  const char* env = std::getenv(name);
+  return std::string(env != nullptr && *env != '\0' ? env : configured);
+}
 
 // Exports the model (double) and batch, runs the oracle, reads its outputs.
 template <class Model>
@@ -72,7 +80,8 @@ OracleRun run_oracle(const Model& model, const embsr::HostBatch& host, bool trai
     for (auto& o : op0) o = model.config().num_ops;
   embsr::test::write_npy(dir + "/batch/op0.npy", op0.data(), {op0.size()});
 
-  const std::string cmd = EMBSR_PYTHON " " EMBSR_SOURCE_DIR "/tests/oracle/embsr_oracle.py " + dir + " > " + dir + "/oracle.log 2>&1";
+  const std::string cmd = setting("EMBSR_PYTHON", EMBSR_PYTHON) + " " + setting("EMBSR_SOURCE_DIR", EMBSR_SOURCE_DIR) +
+                          "/tests/oracle/embsr_oracle.py " + dir + " > " + dir + "/oracle.log 2>&1";
   const int rc = std::system(cmd.c_str());
   if (rc != 0) {
     std::ifstream log(dir + "/oracle.log");
@@ -80,6 +89,7 @@ OracleRun run_oracle(const Model& model, const embsr::HostBatch& host, bool trai
     FAIL("oracle failed (" << rc << "): " << cmd << "\n" << text);
   }
   OracleRun out;
+  out.dir = dir;
   out.scores = embsr::test::read_npy_f64(dir + "/out/scores.npy").data;
   out.loss = embsr::test::read_npy_f64(dir + "/out/loss.npy").data.at(0);
   for (const auto& e : model.parameters().entries()) {
@@ -113,9 +123,10 @@ void compare(const std::string& what, const std::vector<double>& got, const std:
   CHECK(bad == 0);
 }
 
+// Returns the exchange directory of the oracle run.
 template <class Scalar>
-void check_against_oracle(embsr::Config config, std::size_t sessions, bool training, double tol) {
-  using Exec = Kokkos::DefaultHostExecutionSpace;
+std::string check_against_oracle(embsr::Config config, std::size_t sessions, bool training, double tol) {
+  using Exec = Kokkos::DefaultExecutionSpace;  // the device in a CUDA build: oracle parity there too
   using M = Exec::memory_space;
   const auto& data = jd_computers();
   config.num_items = data.item_vocab.size();
@@ -150,7 +161,9 @@ void check_against_oracle(embsr::Config config, std::size_t sessions, bool train
     compare("grad " + e.name, g, oracle.grads[p++], tol, global);
   }
   if (!training) compare("scores", embsr::test::to_vector(model.scores(batch)), oracle.scores, tol);
+  return oracle.dir;
 }
+
 
 embsr::Config oracle_config() {
   embsr::Config c;
@@ -192,4 +205,24 @@ TEST_CASE("oracle: learned [NEXT] operation and the ablations to 1e-9", "[oracle
 
 TEST_CASE("oracle: single precision to 1e-4", "[oracle][shared-data]") {
   check_against_oracle<float>(oracle_config(), 24, /*training=*/true, 1e-4);
+}
+
+// benchmarks/torch_embsr.py (the batched PyTorch model the benchmarks time against) computes the
+// oracle's function: its own --check compares scores, loss and every gradient on an exchange
+// directory in double precision (relative error <= 1e-8 per tensor).
+TEST_CASE("oracle: the batched PyTorch model of the benchmarks matches the oracle", "[oracle][shared-data]") {
+  auto c = oracle_config();
+  const std::string train_dir = check_against_oracle<double>(c, 24, /*training=*/true, 1e-9);
+  c.fusion = embsr::FusionMode::Mlp;
+  c.next_op = embsr::NextOpMode::Learned;
+  const std::string eval_dir = check_against_oracle<double>(c, 12, /*training=*/false, 1e-9);
+  const std::string cmd = setting("EMBSR_PYTHON", EMBSR_PYTHON) + " " + setting("EMBSR_SOURCE_DIR", EMBSR_SOURCE_DIR) +
+                          "/benchmarks/torch_embsr.py --threads 1 --check " + train_dir + " " + eval_dir + " > " +
+                          train_dir + "/torch_check.log 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream log(train_dir + "/torch_check.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  INFO(cmd << "\n" << text);
+  CHECK(rc == 0);
+  CHECK(text.find("check: PASS") != std::string::npos);
 }

@@ -12,7 +12,7 @@
 #include "data_paths.hpp"
 
 TEST_CASE("training: 64 real JD sessions are memorised (loss < 5% of its start)", "[model][training]") {
-  using Exec = Kokkos::DefaultHostExecutionSpace;
+  using Exec = Kokkos::DefaultExecutionSpace;  // the GPU in a CUDA build
   const auto raw = embsr::load_jd({embsr::test::repo_data("jd_appliances/HUP_Data/JD_Applicances_sample"),
                                    embsr::test::repo_data("jd_appliances/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample")});
   embsr::PreprocessOptions pre;

@@ -1,16 +1,24 @@
 #pragma once
 // Where tests find the real session logs: ../shared/data next to the repository (as in CI), or
-// the data shipped inside the repository. EMBSR_SHARED_DATA_DIR and EMBSR_REPO_DATA_DIR come from CMake.
+// the data shipped inside the repository. EMBSR_SHARED_DATA_DIR and EMBSR_REPO_DATA_DIR come from CMake;
+// the environment variables of the same names override them at run time.
 
+#include <cstdlib>
 #include <string>
 
 namespace embsr::test {
 
-inline std::string shared_data(const std::string& relative) {
-  return std::string(EMBSR_SHARED_DATA_DIR) + "/" + relative;
+// The environment variable of the same name overrides the configured directory at run time (a
+// test binary built on one machine and run on another, as scripts/gpu-check.sh does).
+inline std::string shared_data_dir() {
+  const char* env = std::getenv("EMBSR_SHARED_DATA_DIR");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(EMBSR_SHARED_DATA_DIR);
 }
+
+inline std::string shared_data(const std::string& relative) { return shared_data_dir() + "/" + relative; }
 inline std::string repo_data(const std::string& relative) {
-  return std::string(EMBSR_REPO_DATA_DIR) + "/" + relative;
+  const char* env = std::getenv("EMBSR_REPO_DATA_DIR");
+  return (env != nullptr && *env != '\0' ? std::string(env) : std::string(EMBSR_REPO_DATA_DIR)) + "/" + relative;
 }
 
 // Short names for the files every data test uses.

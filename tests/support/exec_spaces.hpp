@@ -2,6 +2,8 @@
 // The Kokkos execution spaces enabled in this build, as a std::tuple for
 // TEMPLATE_LIST_TEST_CASE. Every space-dependent test runs once per entry; Catch2 names the runs
 // by index ("... - ExecutionSpaces - 0" is the first enabled space below: Serial, OpenMP, Threads, Cuda).
+// A CUDA build tests Serial (the host reference) and Cuda only: the host-parallel backends are the
+// CPU build's job, and every extra space would multiply nvcc's compile time.
 
 #include <tuple>
 
@@ -22,12 +24,12 @@ using WithSerial = Append<NoSpaces, Kokkos::Serial>::type;
 #else
 using WithSerial = NoSpaces;
 #endif
-#if defined(KOKKOS_ENABLE_OPENMP)
+#if defined(KOKKOS_ENABLE_OPENMP) && !defined(KOKKOS_ENABLE_CUDA)
 using WithOpenMP = Append<WithSerial, Kokkos::OpenMP>::type;
 #else
 using WithOpenMP = WithSerial;
 #endif
-#if defined(KOKKOS_ENABLE_THREADS)
+#if defined(KOKKOS_ENABLE_THREADS) && !defined(KOKKOS_ENABLE_CUDA)
 using WithThreads = Append<WithOpenMP, Kokkos::Threads>::type;
 #else
 using WithThreads = WithOpenMP;

@@ -1,13 +1,18 @@
 #pragma once
 // The one dense matrix product of the library:  C = alpha * op(A) * op(B) + beta * C  on row-major
 // 2-D Views (rows may be strided, columns contiguous). Host-accessible memory goes through Eigen
-// (RowMajor maps over the View data, no copies); any other memory space falls back to a plain
-// Kokkos kernel. A device BLAS (cuBLAS) plugs in here and nowhere else.
+// (RowMajor maps over the View data, no copies); float and double Views in CUDA memory go through
+// cuBLAS on the execution space instance's stream; anything else falls back to a plain Kokkos kernel.
 
+#include <string>
 #include <type_traits>
 
 #include <Eigen/Core>
 #include <Kokkos_Core.hpp>
+
+#if defined(KOKKOS_ENABLE_CUDA)
+#include <cublas_v2.h>
+#endif
 
 #include <embsr/core/error.hpp>
 
@@ -41,6 +46,49 @@ void kokkos_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A
         C(i, j) = beta == S(0) ? alpha * acc : alpha * acc + beta * C(i, j);
       });
 }
+
+#if defined(KOKKOS_ENABLE_CUDA)
+// One cuBLAS handle per host thread and device (cuBLAS handles are not thread-safe; creating one
+// costs milliseconds). Deliberately never destroyed: destroying it after the CUDA context is torn
+// down at exit would fail, and the driver frees it with the process.
+inline cublasHandle_t cublas_handle() {
+  int device = 0;
+  cudaGetDevice(&device);
+  thread_local int handle_device = -1;
+  thread_local cublasHandle_t handle = nullptr;
+  if (handle == nullptr || handle_device != device) {
+    const cublasStatus_t st = cublasCreate(&handle);
+    if (st != CUBLAS_STATUS_SUCCESS)
+      throw Error("gemm: cublasCreate failed with status " + std::to_string(static_cast<int>(st)));
+    handle_device = device;
+  }
+  return handle;
+}
+
+// Row-major C = alpha op(A) op(B) + beta C is column-major C^T = alpha op(B)^T op(A)^T + beta C^T:
+// the same memory, operands swapped, no transposes materialised.
+template <class ExecSpace, class AV, class BV, class CV, class S>
+void cublas_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A, const BV& B, S beta, const CV& C,
+                 int k) {
+  auto ld = [](const auto& v) {
+    const auto cols = static_cast<long long>(v.extent(1));
+    const auto stride = v.extent(0) > 1 ? static_cast<long long>(v.stride(0)) : cols;
+    return static_cast<int>(stride > 0 ? stride : 1);
+  };
+  const int m = static_cast<int>(C.extent(0)), n = static_cast<int>(C.extent(1));
+  const cublasHandle_t h = cublas_handle();
+  cublasSetStream(h, exec.cuda_stream());
+  const cublasOperation_t opb = tb == Trans::No ? CUBLAS_OP_N : CUBLAS_OP_T;
+  const cublasOperation_t opa = ta == Trans::No ? CUBLAS_OP_N : CUBLAS_OP_T;
+  cublasStatus_t st;
+  if constexpr (std::is_same<S, float>::value)
+    st = cublasSgemm(h, opb, opa, n, m, k, &alpha, B.data(), ld(B), A.data(), ld(A), &beta, C.data(), ld(C));
+  else
+    st = cublasDgemm(h, opb, opa, n, m, k, &alpha, B.data(), ld(B), A.data(), ld(A), &beta, C.data(), ld(C));
+  if (st != CUBLAS_STATUS_SUCCESS)
+    throw Error("gemm: cuBLAS gemm failed with status " + std::to_string(static_cast<int>(st)));
+}
+#endif
 
 }  // namespace gemm_detail
 
@@ -79,6 +127,19 @@ void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_valu
     else if (tb == Trans::No) c.noalias() += alpha * a.transpose() * b;
     else c.noalias() += alpha * a.transpose() * b.transpose();
   } else {
+#if defined(KOKKOS_ENABLE_CUDA)
+    constexpr bool cuda_blas =
+        std::is_same<ExecSpace, Kokkos::Cuda>::value && (std::is_same<S, float>::value || std::is_same<S, double>::value) &&
+        std::is_same<std::remove_const_t<typename AV::value_type>, S>::value &&
+        std::is_same<std::remove_const_t<typename BV::value_type>, S>::value &&
+        Kokkos::SpaceAccessibility<Kokkos::Cuda, typename AV::memory_space>::accessible &&
+        Kokkos::SpaceAccessibility<Kokkos::Cuda, typename BV::memory_space>::accessible &&
+        Kokkos::SpaceAccessibility<Kokkos::Cuda, typename CV::memory_space>::accessible;
+    if constexpr (cuda_blas) {
+      gemm_detail::cublas_gemm(exec, ta, tb, alpha, A, B, beta, C, static_cast<int>(ak));
+      return;
+    }
+#endif
     gemm_detail::kokkos_gemm(exec, ta, tb, alpha, A, B, beta, C);
   }
 }

@@ -176,10 +176,16 @@ struct Batch {
   array_type node_in_offsets, node_out_offsets;                                            // [C+1]
   array_type node_in_edges, node_out_edges, edge_src, edge_dst, edge_src_macro, edge_dst_macro;  // [E]
   array_type targets, next_ops, example_ids;                                               // [B]
+  // Host copies of run_begin / run_end, kept by copy_from: the run GRU schedules its time steps on
+  // the host, and reading them here spares a device-to-host copy (and a sync) inside every step.
+  // Empty when the Views were filled some other way (the GRU then copies them back).
+  std::vector<index_t> host_run_begin, host_run_end;
 
   // Uploads `host` (blocking deep copies), reusing the buffers when they are large enough.
   void copy_from(const HostBatch& host) {
     sizes = host.sizes();
+    host_run_begin = host.run_begin;
+    host_run_end = host.run_end;
     std::size_t i = 0;
     batch_detail::for_each_array(host, *this, [&](const char* name, const std::vector<index_t>& src, array_type& dst) {
       array_type& buffer = buffers_[i++];

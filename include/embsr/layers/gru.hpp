@@ -109,7 +109,10 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
   // Packed order on the host: counting sort of the runs by length, descending, stable.
   cache.host_begin.resize(N);
   cache.host_end.resize(N);
-  if (N > 0) {
+  if (N > 0 && batch.host_run_begin.size() == N && batch.host_run_end.size() == N) {
+    std::copy(batch.host_run_begin.begin(), batch.host_run_begin.end(), cache.host_begin.begin());
+    std::copy(batch.host_run_end.begin(), batch.host_run_end.end(), cache.host_end.begin());
+  } else if (N > 0) {  // a Batch filled without copy_from: read the runs back from its memory space
     Kokkos::deep_copy(HostIdx(cache.host_begin.data(), N), batch.run_begin);
     Kokkos::deep_copy(HostIdx(cache.host_end.data(), N), batch.run_end);
   }
@@ -158,9 +161,10 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
   cache.num_rows = static_cast<int>(rows);
   cache.dim = static_cast<int>(d);
   const auto order = ensure(cache.order, N, "embsr::run_gru::order");
-  if (N > 0)
-    Kokkos::deep_copy(order, Kokkos::View<const index_t*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
-                                 cache.host_order.data(), N));
+  if (N > 0)  // stream-ordered on `exec`: no device-wide fence in the middle of a step
+    Kokkos::deep_copy(exec, order,
+                      Kokkos::View<const index_t*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+                          cache.host_order.data(), N));
 
   const auto gi = ensure(cache.gi, T, 3 * d, "embsr::run_gru::gi");
   ensure(cache.gh, rows, 3 * d, "embsr::run_gru::gh");
