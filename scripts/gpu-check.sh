@@ -44,7 +44,7 @@ if [[ $do_bundle -eq 1 ]]; then
   rm -rf "$bundle"
   mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
   for p in "${programs[@]}"; do cp "$root/build-cuda/$p" "$bundle/bin/"; done
-  strip --strip-unneeded "$bundle"/bin/* 2>/dev/null || true
+  # (not stripped: a crash report names functions, and addr2line can map its offsets)
   kokkos_root="$(grep '^Kokkos_ROOT:' "$root/build-cuda/CMakeCache.txt" | cut -d= -f2)"
   cp -L "$kokkos_root"/lib*/libkokkos*.so* "$bundle/lib/"  # real files: the bundle may travel without links
   # The CUDA runtime is small enough to ship; cuBLAS (hundreds of MB) must be on the GPU machine.

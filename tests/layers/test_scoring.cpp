@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include <embsr/layers/scoring.hpp>
@@ -303,18 +304,20 @@ TEMPLATE_LIST_TEST_CASE("top_k: ties by smaller id, K = 1, K = V, K > V, against
                               -1, 5, -2, 5, 4, -1};
   Mat<M> scores("scores", B, V);
   set_values(scores, s);
+  const int most = std::is_same<Exec, Kokkos::Serial>::value ? 1 : std::min(Exec().concurrency(), 4);
+  for (int team_size = 0; team_size <= most; ++team_size)  // more threads than items per row too
   for (int K : {1, 2, 3, 5, 6, 10}) {
     const int cols = std::min(K, V);
     IdMat<M> ids("ids", B, cols);
     Mat<M> values("values", B, cols);
-    embsr::top_k(Exec(), scores, K, ids, values);
+    embsr::top_k(Exec(), scores, K, ids, values, team_size);
     Kokkos::fence();
     const auto gi = to_int_vector(ids);
     const auto gv = embsr::test::to_vector(values);
     for (int r = 0; r < B; ++r) {
       const auto want = reference_top_k(s, r, V, K);
       for (int j = 0; j < cols; ++j) {
-        INFO("K " << K << " row " << r << " rank " << j);
+        INFO("K " << K << " row " << r << " rank " << j << " team size " << team_size);
         CHECK(gi[at(r, cols, j)] == want[static_cast<std::size_t>(j)]);
         CHECK(gv[at(r, cols, j)] == s[at(r, V, want[static_cast<std::size_t>(j)])]);
       }
@@ -349,11 +352,18 @@ TEMPLATE_LIST_TEST_CASE("top_k: many items with many ties, small and large K", "
   for (auto& v : s) v = std::floor(rng.uniform() * 20.0 - 8.0) / 4.0;  // 20 distinct values: many ties
   Mat<M> scores("scores", B, V);
   set_values(scores, s);
+  // Team sizes: automatic, 1 (a single heap per row) and, where the backend allows, several
+  // per-thread heaps merged (the GPU path; 2 on a 2-thread OpenMP, more on a GPU).
+  std::vector<int> team_sizes{0, 1};
+  const int most = std::is_same<Exec, Kokkos::Serial>::value ? 1 : std::min(Exec().concurrency(), 64);
+  for (int t : {2, 3, 64})
+    if (t <= most) team_sizes.push_back(t);
+  for (const int team_size : team_sizes)
   for (int K : {1, 20, 999, 1000, 1500}) {
     const int cols = std::min(K, V);
     IdMat<M> ids("ids", B, cols);
     Mat<M> values("values", B, cols);
-    embsr::top_k(Exec(), scores, K, ids, values);
+    embsr::top_k(Exec(), scores, K, ids, values, team_size);
     Kokkos::fence();
     const auto gi = to_int_vector(ids);
     const auto gv = embsr::test::to_vector(values);
@@ -365,7 +375,7 @@ TEMPLATE_LIST_TEST_CASE("top_k: many items with many ties, small and large K", "
             gv[at(r, cols, j)] != s[at(r, V, want[static_cast<std::size_t>(j)])])
           ++mismatches;
     }
-    INFO("K " << K);
+    INFO("K " << K << ", team size " << team_size);
     CHECK(mismatches == 0);
   }
 }

@@ -396,22 +396,31 @@ KOKKOS_INLINE_FUNCTION bool topk_worse(S a, int ia, S b, int ib) {
   return b > a || (b == a && ib < ia);
 }
 
-// Sift-down in a heap stored in row `r` of (ids, values), the worst element at the root.
-template <class IV, class VV>
-KOKKOS_INLINE_FUNCTION void topk_sift_down(const IV& ids, const VV& values, int r, int i, int n) {
+// Sift-down in a heap of n (value, id) pairs at vals[0..n), ids[0..n), the worst at the root.
+template <class S>
+KOKKOS_INLINE_FUNCTION void topk_sift_down_raw(S* vals, int* ids, int i, int n) {
   for (;;) {
     int c = 2 * i + 1;
     if (c >= n) return;
-    if (c + 1 < n && topk_worse(values(r, c + 1), static_cast<int>(ids(r, c + 1)), values(r, c), static_cast<int>(ids(r, c))))
-      ++c;
-    if (!topk_worse(values(r, c), static_cast<int>(ids(r, c)), values(r, i), static_cast<int>(ids(r, i)))) return;
-    const auto tv = values(r, c);
-    const auto ti = ids(r, c);
-    values(r, c) = values(r, i);
-    ids(r, c) = ids(r, i);
-    values(r, i) = tv;
-    ids(r, i) = ti;
+    if (c + 1 < n && topk_worse(vals[c + 1], ids[c + 1], vals[c], ids[c])) ++c;
+    if (!topk_worse(vals[c], ids[c], vals[i], ids[i])) return;
+    const S tv = vals[c];
+    const int ti = ids[c];
+    vals[c] = vals[i];
+    ids[c] = ids[i];
+    vals[i] = tv;
+    ids[i] = ti;
     i = c;
+  }
+}
+
+// Offers (v, id) to a full heap of size n (worst at the root): replaces the root if better.
+template <class S>
+KOKKOS_INLINE_FUNCTION void topk_offer(S* vals, int* ids, int n, S v, int id) {
+  if (n > 0 && topk_worse(vals[0], ids[0], v, id)) {
+    vals[0] = v;
+    ids[0] = id;
+    topk_sift_down_raw(vals, ids, 0, n);
   }
 }
 
@@ -420,10 +429,13 @@ KOKKOS_INLINE_FUNCTION void topk_sift_down(const IV& ids, const VV& values, int 
 // ids[B x K] (int32), values[B x K] = the K best items of each row of scores[B x V], best first;
 // equal scores rank the smaller item id first. K = min(k, V); columns of ids/values beyond K get
 // id -1 and the lowest representable value. Scores must not be NaN.
-// One thread per row keeps a size-K heap (worst at the root) in its output row: O(V log K) per
-// row, any K, no scratch memory; the heap is heap-sorted in place at the end.
+// One team per row: each of its T threads keeps a size-K heap (worst at the root) of its strided
+// share of the row in team scratch, then one thread merges the T heaps into a final heap and
+// heap-sorts it into the output row. O(V/T log K + T K log K) per row; T is 1 on host backends (a
+// plain heap scan per row, rows in parallel) and up to 128 on GPUs, where one thread per row would
+// leave a batch-1 request on a single GPU thread. team_size (0: automatic) is for the tests.
 template <class ExecSpace, class SV, class IV, class VV>
-void top_k(const ExecSpace& exec, const SV& scores, int k, const IV& ids, const VV& values) {
+void top_k(const ExecSpace& exec, const SV& scores, int k, const IV& ids, const VV& values, int team_size = 0) {
   static_assert(Kokkos::is_execution_space<ExecSpace>::value, "top_k: first argument must be an execution space");
   static_assert(SV::rank == 2 && IV::rank == 2 && VV::rank == 2, "top_k: scores, ids and values are 2-D");
   static_assert(std::is_integral<typename IV::non_const_value_type>::value, "top_k: ids must be integers");
@@ -436,46 +448,78 @@ void top_k(const ExecSpace& exec, const SV& scores, int k, const IV& ids, const 
                           std::to_string(keff) + "), got " + std::to_string(ids.extent(0)) + "x" +
                           std::to_string(ids.extent(1)) + " and " + std::to_string(values.extent(0)) + "x" +
                           std::to_string(values.extent(1)));
+  if (team_size < 0) throw InvalidArgument("top_k: team_size must be >= 0, got " + std::to_string(team_size));
   if (B == 0) return;
   const int K = static_cast<int>(keff), nv = static_cast<int>(V), cols = static_cast<int>(ids.extent(1));
   const S lowest = std::numeric_limits<S>::lowest();
+  const int worst_id = std::numeric_limits<int>::max();  // with `lowest`: below every real entry
+
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  using member_type = typename Policy::member_type;
+  using ScratchS = Kokkos::View<S*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  using ScratchI = Kokkos::View<int*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+  int T = team_size > 0 ? team_size : (host ? 1 : 128);
+  // Per-thread heaps plus the merge heap; keep level-0 scratch (shared memory on GPUs) under 40 KB.
+  const auto bytes_for = [&](int t) {
+    return ScratchS::shmem_size(static_cast<std::size_t>((t + 1) * K)) +
+           ScratchI::shmem_size(static_cast<std::size_t>((t + 1) * K));
+  };
+  if (team_size == 0)
+    while (T > 1 && bytes_for(T) > 40000) T /= 2;
+  const int level = bytes_for(T) > 40000 ? 1 : 0;
+  Policy policy(exec, static_cast<int>(B), T);
+  policy.set_scratch_size(level, Kokkos::PerTeam(bytes_for(T)));
   Kokkos::parallel_for(
-      "embsr::top_k", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(B)), KOKKOS_LAMBDA(const int r) {
-        using scoring_detail::topk_sift_down;
-        using scoring_detail::topk_worse;
-        for (int j = 0; j < K; ++j) {
-          ids(r, j) = j;
-          values(r, j) = static_cast<S>(scores(r, j));
-        }
-        for (int i = K / 2 - 1; i >= 0; --i) topk_sift_down(ids, values, r, i, K);
+      "embsr::top_k", policy, KOKKOS_LAMBDA(const member_type& team) {
+        using scoring_detail::topk_offer;
+        using scoring_detail::topk_sift_down_raw;
+        const int r = team.league_rank(), t = team.team_rank(), nt = team.team_size();
+        ScratchS vals(team.team_scratch(level), static_cast<std::size_t>((nt + 1) * K));
+        ScratchI idx(team.team_scratch(level), static_cast<std::size_t>((nt + 1) * K));
         if (K > 0) {
-          S root_v = values(r, 0);
-          int root_i = static_cast<int>(ids(r, 0));
-          for (int v = K; v < nv; ++v) {
-            const S s = static_cast<S>(scores(r, v));
-            if (topk_worse(root_v, root_i, s, v)) {
-              values(r, 0) = s;
-              ids(r, 0) = v;
-              topk_sift_down(ids, values, r, 0, K);
-              root_v = values(r, 0);
-              root_i = static_cast<int>(ids(r, 0));
+          // This thread's heap: items t, t + nt, t + 2 nt, ...; padded with the worst pair.
+          S* hv = vals.data() + t * K;
+          int* hi = idx.data() + t * K;
+          for (int j = 0; j < K; ++j) {
+            const int v = t + j * nt;
+            hv[j] = v < nv ? static_cast<S>(scores(r, v)) : lowest;
+            hi[j] = v < nv ? v : worst_id;
+          }
+          for (int i = K / 2 - 1; i >= 0; --i) topk_sift_down_raw(hv, hi, i, K);
+          for (int v = t + K * nt; v < nv; v += nt) topk_offer(hv, hi, K, static_cast<S>(scores(r, v)), v);
+        }
+        team.team_barrier();
+        Kokkos::single(Kokkos::PerTeam(team), [&]() {
+          if (K > 0) {
+            // Merge: thread 0's heap is already a valid heap of K; offer everyone else's entries.
+            S* mv = vals.data() + nt * K;
+            int* mi = idx.data() + nt * K;
+            for (int j = 0; j < K; ++j) {
+              mv[j] = vals(j);
+              mi[j] = idx(j);
+            }
+            for (int j = K; j < nt * K; ++j) topk_offer(mv, mi, K, vals(j), idx(j));
+            // Heap sort: the worst remaining goes to the end, so the row ends best first.
+            for (int end = K - 1; end > 0; --end) {
+              const S tv = mv[0];
+              const int ti = mi[0];
+              mv[0] = mv[end];
+              mi[0] = mi[end];
+              mv[end] = tv;
+              mi[end] = ti;
+              topk_sift_down_raw(mv, mi, 0, end);
+            }
+            for (int j = 0; j < K; ++j) {
+              values(r, j) = mv[j];
+              ids(r, j) = mi[j];
             }
           }
-        }
-        // Heap sort: the worst remaining goes to the end, so the row ends best first.
-        for (int end = K - 1; end > 0; --end) {
-          const auto tv = values(r, 0);
-          const auto ti = ids(r, 0);
-          values(r, 0) = values(r, end);
-          ids(r, 0) = ids(r, end);
-          values(r, end) = tv;
-          ids(r, end) = ti;
-          topk_sift_down(ids, values, r, 0, end);
-        }
-        for (int j = K; j < cols; ++j) {
-          ids(r, j) = -1;
-          values(r, j) = lowest;
-        }
+          for (int j = K; j < cols; ++j) {
+            ids(r, j) = -1;
+            values(r, j) = lowest;
+          }
+        });
       });
 }
 
