@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   config.d = d;
   config.max_length = max_length;
   embsr::EMBSR<Exec, float> model(config);
+  model.freeze();  // as embsr::Recommender does: the normalised item table is computed once
   const embsr::ExampleSet set = embsr::bench::synthetic_sessions(std::max(calls, batch_size), items, ops, max_length, 7);
   std::printf("bench_inference: |V|=%d, |O|=%d, d=%d, t<=%d, top-%d, %s with %d threads\n", items, ops, d, max_length,
               k, Exec::name(), Exec().concurrency());

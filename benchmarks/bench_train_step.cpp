@@ -76,10 +76,16 @@ int main(int argc, char** argv) {
   if (!times.empty()) {
     std::sort(times.begin(), times.end());
     const double median = times[times.size() / 2];
-    std::printf("median step %.4f s: %.0f sessions/s\n", median, batch_size / median);
+    // The scoring against the item table dominates: B x |V| x d for the scores, and twice that
+    // for the gradients of the session vectors and of the table, 2 FLOPs per multiply-add.
+    const double scoring_flops = 6.0 * batch_size * static_cast<double>(items) * d;
+    std::printf("median step %.4f s: %.0f sessions/s; the scoring GEMMs alone are %.1f GFLOP -> %.1f GFLOP/s\n", median,
+                batch_size / median, scoring_flops / 1e9, scoring_flops / median / 1e9);
     std::printf("{\"impl\": \"embsr\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %d, \"items\": %d, \"d\": %d, "
-                "\"max_length\": %d, \"step_seconds_median\": %.6f, \"sessions_per_second\": %.1f, \"peak_rss_mib\": %.1f}\n",
-                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, median, batch_size / median, rss);
+                "\"max_length\": %d, \"step_seconds_median\": %.6f, \"sessions_per_second\": %.1f, \"scoring_gflops\": %.2f, "
+                "\"peak_rss_mib\": %.1f}\n",
+                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, median, batch_size / median,
+                scoring_flops / median / 1e9, rss);
   }
   return 0;
 }

@@ -174,6 +174,36 @@ TEMPLATE_LIST_TEST_CASE("model: every ablation switch changes the function", "[m
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("model: a frozen model scores as before, refuses training, and unfreezes", "[model][freeze]",
+                        embsr::test::ExecutionSpaces) {
+  using Exec = TestType;
+  using M = typename Exec::memory_space;
+  const auto config = tiny_config();
+  const auto set = tiny_examples();
+  const auto batch = make_batch<M>(set, all_ids(set));
+  embsr::EMBSR<Exec, double> model(config);
+  const auto before = embsr::test::to_vector(model.scores(batch));
+  model.freeze();
+  CHECK(model.frozen());
+  const auto frozen_first = embsr::test::to_vector(model.scores(batch));
+  const auto frozen_again = embsr::test::to_vector(model.scores(batch));  // reuses the normalised table
+  CHECK(frozen_first == before);
+  CHECK(frozen_again == before);
+  CHECK_THROWS_AS(model.loss_and_backward(batch, 0, true), embsr::InvalidArgument);
+  // After unfreeze(), a training step (which overwrites the cached table with gradients) and new
+  // parameters: scores are recomputed, and equal a fresh model with those parameters.
+  model.unfreeze();
+  model.loss_and_backward(batch, 0, true);
+  model.initialize(config.seed + 1);
+  model.freeze();
+  const auto changed = embsr::test::to_vector(model.scores(batch));
+  embsr::Config other_config = config;
+  other_config.seed = config.seed + 1;
+  embsr::EMBSR<Exec, double> fresh(other_config);
+  CHECK(changed == embsr::test::to_vector(fresh.scores(batch)));
+  CHECK(changed != before);
+}
+
 TEST_CASE("model: same seed, same losses, bit for bit (Serial)", "[model][reproducible]") {
 #if defined(KOKKOS_ENABLE_SERIAL)
   using Exec = Kokkos::Serial;

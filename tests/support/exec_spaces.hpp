@@ -2,8 +2,9 @@
 // The Kokkos execution spaces enabled in this build, as a std::tuple for
 // TEMPLATE_LIST_TEST_CASE. Every space-dependent test runs once per entry; Catch2 names the runs
 // by index ("... - ExecutionSpaces - 0" is the first enabled space below: Serial, OpenMP, Threads, Cuda).
-// A CUDA build tests Serial (the host reference) and Cuda only: the host-parallel backends are the
-// CPU build's job, and every extra space would multiply nvcc's compile time.
+// A CUDA build tests Cuda only: the host backends are the CPU build's job (tests that compare
+// backends use DefaultHostExecutionSpace as the reference), and every extra space would multiply
+// nvcc's compile time.
 
 #include <tuple>
 
@@ -19,7 +20,7 @@ struct Append<std::tuple<Ts...>, T> {
 };
 
 using NoSpaces = std::tuple<>;
-#if defined(KOKKOS_ENABLE_SERIAL)
+#if defined(KOKKOS_ENABLE_SERIAL) && !defined(KOKKOS_ENABLE_CUDA)
 using WithSerial = Append<NoSpaces, Kokkos::Serial>::type;
 #else
 using WithSerial = NoSpaces;

@@ -262,6 +262,8 @@ struct ScoringCache {
   VecRef<Scalar, MemorySpace> lse;        // [B]     logsumexp_v scores[b] (only with targets)
   VecRef<Scalar, MemorySpace> row_loss;   // [B]     lse[b] - scores[b][target_b] (only with targets)
   bool has_loss = false;                  // the last forward had targets (the backward needs them)
+  bool items_hat_current = false;         // items_hat holds E / |E| (not gradients) of items_hat_of
+  const void* items_hat_of = nullptr;     // the table (E.data()) items_hat was normalised from
 
   Mat<Scalar, MemorySpace> scores_storage, items_hat_storage, m_hat_storage, dm_hat_storage;
   Vec<Scalar, MemorySpace> item_norms_storage, m_norms_storage, lse_storage, row_loss_storage;
@@ -270,9 +272,12 @@ struct ScoringCache {
 // scores[B x V] = w_k (m_b / |m_b|) . (E_v / |E_v|)  (m [B x d], E [V x d]) into cache.scores;
 // with targets (int32 [B], each in [0, V)) returns loss = mean_b (logsumexp_v scores[b] - scores[b][target_b]),
 // with an empty targets View returns 0 (scores only: evaluation).
+// reuse_items_hat: the caller guarantees E is unchanged since the last forward on this cache (a
+// frozen model serving requests): the normalised table is then not recomputed, which saves a
+// pass over the whole [V x d] table per call (the dominant cost of a batch-1 request on a CPU).
 template <class ExecSpace, class MV, class EV, class TV, class S, class M>
 double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV& targets, double w_k,
-                       ScoringCache<S, M>& cache) {
+                       ScoringCache<S, M>& cache, bool reuse_items_hat = false) {
   static_assert(Kokkos::is_execution_space<ExecSpace>::value, "scoring_forward: first argument must be an execution space");
   static_assert(MV::rank == 2 && EV::rank == 2 && TV::rank == 1, "scoring_forward: m and E are 2-D, targets 1-D");
   static_assert(std::is_integral<typename TV::non_const_value_type>::value, "scoring_forward: targets must be integers");
@@ -286,7 +291,10 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   if (with_loss && V == 0) throw InvalidArgument("scoring_forward: a loss over zero items");
 
   cache.scores = scoring_detail::ensure_exact(cache.scores_storage, B, V, "embsr::scoring::scores");
+  const void* old_items_hat = cache.items_hat_storage.data();
   cache.items_hat = scoring_detail::ensure_exact(cache.items_hat_storage, V, d, "embsr::scoring::items_hat");
+  if (cache.items_hat_storage.data() != old_items_hat || cache.items_hat_of != static_cast<const void*>(E.data()))
+    cache.items_hat_current = false;
   cache.item_norms = ensure(cache.item_norms_storage, V, "embsr::scoring::item_norms");
   cache.m_hat = ensure(cache.m_hat_storage, B, d, "embsr::scoring::m_hat");
   cache.m_norms = ensure(cache.m_norms_storage, B, "embsr::scoring::m_norms");
@@ -295,7 +303,11 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   cache.row_loss = ensure(cache.row_loss_storage, B, "embsr::scoring::row_loss");
   cache.has_loss = with_loss;
 
-  scoring_detail::normalise_rows(exec, E, cache.items_hat, cache.item_norms, "embsr::scoring::normalise_items");
+  if (!(reuse_items_hat && cache.items_hat_current)) {
+    scoring_detail::normalise_rows(exec, E, cache.items_hat, cache.item_norms, "embsr::scoring::normalise_items");
+    cache.items_hat_current = true;
+    cache.items_hat_of = E.data();
+  }
   scoring_detail::normalise_rows(exec, m, cache.m_hat, cache.m_norms, "embsr::scoring::normalise_m");
   gemm(exec, Trans::No, Trans::Yes, static_cast<S>(w_k), cache.m_hat, cache.items_hat, S(0), cache.scores);
   if (!with_loss || B == 0) return 0.0;
@@ -379,6 +391,7 @@ void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV&
     scoring_detail::normalise_rows_backward(exec, m, cache.m_norms, cache.dm_hat, dm, "embsr::scoring::dm");
   }
   if (want_dE) {
+    cache.items_hat_current = false;  // about to hold dL/d(items_hat)
     gemm(exec, Trans::Yes, Trans::No, wk, scores, cache.m_hat, S(0), cache.items_hat);
     scoring_detail::normalise_rows_backward(exec, E, cache.item_norms, cache.items_hat, dE, "embsr::scoring::dE");
   }

@@ -149,9 +149,21 @@ class EMBSR {
   std::size_t num_parameters() const { return params_.size(); }
   const ExecSpace& execution_space_instance() const { return exec_; }
 
+  // Inference on fixed parameters: freeze() promises that the parameters do not change until
+  // unfreeze(), so work that depends on them alone (the normalised item table of the scoring) is
+  // done once instead of per call. A frozen model refuses loss_and_backward. (Recommender freezes
+  // its model.)
+  void freeze() { frozen_ = true; }
+  void unfreeze() {
+    frozen_ = false;
+    scoring_cache_.items_hat_current = false;
+  }
+  bool frozen() const { return frozen_; }
+
   // Every parameter ~ N(0, init_std), from Rng(seed, stream = 1000 + parameter index): the
   // values depend on the seed and the parameter's position only (MODEL.md 6).
   void initialize(std::uint64_t seed) {
+    scoring_cache_.items_hat_current = false;
     auto host = Kokkos::create_mirror_view(params_.values());
     for (std::size_t p = 0; p < params_.entries().size(); ++p) {
       const auto& e = params_.entry(p);
@@ -192,6 +204,7 @@ class EMBSR {
   // Training step's forward + backward: returns the loss and leaves d(loss)/d(parameters) in
   // parameters().grads() (overwritten, not accumulated). `step` selects the dropout masks.
   double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
+    if (frozen_) throw InvalidArgument("EMBSR::loss_and_backward: the model is frozen for inference (call unfreeze())");
     step_ = step;
     check_parameters_finite();
     const double loss_value = run_forward(batch, training, true);
@@ -481,7 +494,8 @@ class EMBSR {
       fusion_forward(exec_, z_, xt_, fusion(false), fixed_beta(), m_, fusion_cache_);
     }
     Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value = scoring_forward(exec_, m_, params_.value(id_.item), targets, config_.w_k, scoring_cache_);
+    const double loss_value =
+        scoring_forward(exec_, m_, params_.value(id_.item), targets, config_.w_k, scoring_cache_, frozen_);
     if (with_loss && !std::isfinite(loss_value)) {
       check_parameters_finite();
       throw InvalidArgument("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
@@ -594,6 +608,7 @@ class EMBSR {
   AttentionCache<Scalar, M> attention_cache_;
   FusionCache<Scalar, M> fusion_cache_;
   ScoringCache<Scalar, M> scoring_cache_;
+  bool frozen_ = false;
 };
 
 }  // namespace embsr

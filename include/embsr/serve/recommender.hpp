@@ -88,6 +88,7 @@ class Recommender {
                             " tokens, the model " + std::to_string(config_.num_ops) + " operations");
     state_ = std::make_unique<State>(config_);
     restore(ckpt, state_->model, nullptr);
+    state_->model.freeze();  // fixed parameters: the normalised item table is computed once
     warm_up();
   }
 
