@@ -53,7 +53,7 @@ OMP_NUM_THREADS=1 "$bench/bench_inference" --items 183562 --max-length 50 --d 10
 OMP_NUM_THREADS=$threads "$bench/bench_inference" --items 183562 --max-length 50 --d 100 --calls 300 --batch 512 \
   --batches 5 >"$out/infer_embsr_${threads}threads.log" 2>&1
 "$python" "$root/benchmarks/torch_embsr.py" --infer --device cpu --threads 1 --items 183562 --max-length 50 --d 100 \
-  --steps 100 --warmup 10 --batch 512 >"$out/infer_torch_1thread.log" 2>&1
+  --steps 20 --warmup 2 --batch 512 >"$out/infer_torch_1thread.log" 2>&1
 
 "$python" - "$out" "$reps" "$threads" <<'EOF'
 import json, pathlib, statistics, sys
