@@ -8,7 +8,7 @@
 #
 #   scripts/gpu-check.sh --bundle      (here, with the CUDA toolkit, no GPU needed)
 #       builds the CUDA configuration (setup.sh --cuda) and gathers the programs, the Kokkos
-#       libraries and the test data into out/gpu-bundle/ (ignored by git, ~40 MB).
+#       libraries and the test data into out/gpu-bundle/ (ignored by git, about 53 MB).
 #   scripts/gpu-check.sh --run         (on the GPU machine, from the repository root)
 #       runs everything from out/gpu-bundle/ and writes $OUT/gpu-report.md (or out/gpu-report.md)
 #       plus the raw logs next to it. Needs python3 with torch (CUDA) and numpy for the oracle

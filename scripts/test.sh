@@ -20,13 +20,15 @@ setup_args=(--build-dir "$root/build")
 ctest_args=()
 ctest_exclude=""
 cuda=0
+has_gpu=0
+if nvidia-smi -L >/dev/null 2>&1; then has_gpu=1; fi
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --sanitize) setup_args=(--build-dir "$root/build-asan" --build-type Sanitize --sanitize)
                 ctest_exclude="oracle.selfcheck|install.consumer_project|whole-model gradients match finite differences|are memorised"
                 shift ;;
     --cuda) cuda=1
-            if nvidia-smi -L >/dev/null 2>&1; then setup_args=(--build-dir "$root/build-cuda" --cuda)
+            if [[ $has_gpu -eq 1 ]]; then setup_args=(--build-dir "$root/build-cuda" --cuda)
             else setup_args=(--build-dir "$root/build-cuda-check" --cuda --build-type CompileCheck); fi
             shift ;;
     # Against Debian's Kokkos: the packaging check, the batches and the whole model on Serial (the
@@ -46,7 +48,7 @@ export OMP_PROC_BIND=false
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 cd "$build_dir"
-if [[ $cuda -eq 1 ]] && ! nvidia-smi -L >/dev/null 2>&1; then
+if [[ $cuda -eq 1 && $has_gpu -eq 0 ]]; then
   echo "[test] CUDA build complete; no GPU on this machine, so its tests were built, not run"
   exit 0
 fi
