@@ -1,11 +1,15 @@
 // One EMBSR training step at trivago scale: peak resident memory and time per step.
 //
-//   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3]
+//   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3] [--profile]
+//
+// --profile: time per Kokkos kernel label and per GEMM over the steps after the first
+// (kernel_profile.hpp), to see what dominates a step.
 //
 // Sessions are synthetic (synthetic_sessions.hpp); only the sizes matter for memory and time.
 // Prints the peak resident set size of the process (getrusage) after the steps.
 #include <embsr/embsr.hpp>
 
+#include "kernel_profile.hpp"
 #include "synthetic_sessions.hpp"
 
 #include <sys/resource.h>
@@ -14,12 +18,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 int main(int argc, char** argv) {
   Kokkos::ScopeGuard kokkos(argc, argv);
   int batch_size = 512, items = 183562, ops = 6, max_length = 50, d = 100, steps = 3;
+  bool profile = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&] {
@@ -35,8 +41,9 @@ int main(int argc, char** argv) {
     else if (a == "--max-length") max_length = value();
     else if (a == "--d") d = value();
     else if (a == "--steps") steps = value();
+    else if (a == "--profile") profile = true;
     else if (a.rfind("--kokkos", 0) != 0) {
-      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S]\n");
+      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile]\n");
       return 2;
     }
   }
@@ -60,7 +67,10 @@ int main(int argc, char** argv) {
               batch_size, max_length, batch.sizes.num_micro, items, ops, d, model.num_parameters(), Exec::name(),
               Exec().concurrency());
   std::vector<double> times;  // steps after the first (which allocates the caches)
+  std::unique_ptr<embsr::bench::KernelProfile> kernel_profile;
+  if (profile) kernel_profile = std::make_unique<embsr::bench::KernelProfile>();
   for (int s = 0; s < steps; ++s) {
+    if (kernel_profile && s == 1) kernel_profile->record();
     const auto t0 = std::chrono::steady_clock::now();
     const double loss = model.loss_and_backward(batch, static_cast<std::uint64_t>(s), true);
     adam.step(Exec(), model.parameters().values(), model.parameters().grads());
@@ -76,6 +86,11 @@ int main(int argc, char** argv) {
   if (!times.empty()) {
     std::sort(times.begin(), times.end());
     const double median = times[times.size() / 2];
+    if (kernel_profile) {
+      double mean = 0;
+      for (double t : times) mean += t / static_cast<double>(times.size());
+      kernel_profile->print(static_cast<int>(times.size()), mean);
+    }
     // The scoring against the item table dominates: B x |V| x d for the scores, and twice that
     // for the gradients of the session vectors and of the table, 2 FLOPs per multiply-add.
     const double scoring_flops = 6.0 * batch_size * static_cast<double>(items) * d;

@@ -32,3 +32,34 @@ endif()
 if(Kokkos_ENABLE_CUDA)
   find_package(CUDAToolkit REQUIRED)
 endif()
+
+# The host GEMM (include/embsr/core/gemm.hpp): Eigen's own, or a BLAS library's sgemm_/dgemm_.
+#   EMBSR_BLAS=AUTO (default): OpenBLAS where it is installed (Debian: libopenblas-openmp-dev), else Eigen.
+#   EMBSR_BLAS=ON: a BLAS is required; BLA_VENDOR picks which (OpenBLAS unless set: FLAME for BLIS,
+#                  Intel10_64lp for MKL, ...).
+#   EMBSR_BLAS=OFF: Eigen.
+# The netlib reference BLAS is never picked automatically: it is several times slower than Eigen.
+# Sets EMBSR_BLAS_USED (ON/OFF) and EMBSR_BLAS_VENDOR; the installed package config repeats the choice.
+if(NOT DEFINED EMBSR_BLAS)
+  set(EMBSR_BLAS AUTO)
+endif()
+set(EMBSR_BLAS_USED OFF)
+if(NOT EMBSR_BLAS STREQUAL "OFF")
+  set(_embsr_had_vendor "${BLA_VENDOR}")
+  if(EMBSR_BLAS_VENDOR)
+    set(BLA_VENDOR "${EMBSR_BLAS_VENDOR}")
+  elseif(NOT BLA_VENDOR)
+    set(BLA_VENDOR OpenBLAS)
+  endif()
+  if(EMBSR_BLAS STREQUAL "AUTO")
+    find_package(BLAS QUIET)
+  else()
+    find_package(BLAS REQUIRED)
+  endif()
+  if(BLAS_FOUND AND TARGET BLAS::BLAS)
+    set(EMBSR_BLAS_USED ON)
+    set(EMBSR_BLAS_VENDOR "${BLA_VENDOR}")
+  endif()
+  set(BLA_VENDOR "${_embsr_had_vendor}")
+  unset(_embsr_had_vendor)
+endif()

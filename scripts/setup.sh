@@ -78,6 +78,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # ---- 1. Debian packages --------------------------------------------------------------------
 packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils patch
           libeigen3-dev libboost-graph-dev catch2 libcli11-dev nlohmann-json3-dev
+          libopenblas-openmp-dev  # the host GEMM (CMake EMBSR_BLAS=AUTO finds it); PyTorch's BLAS too
           python3 python3-numpy python3-torch  # python3-torch: the autograd oracle of the tests
           gnuplot-nox)                         # embsr-train draws its training curve with it
 if [[ $debian_kokkos -eq 1 ]]; then packages+=(libtrilinos-kokkos-dev); fi

@@ -1,4 +1,5 @@
-// GEMM (Eigen on host spaces, the Kokkos fallback kernel) and the linear layer's gradients.
+// GEMM (BLAS or Eigen on host spaces, cuBLAS on CUDA, the Kokkos fallback kernel) and the linear
+// layer's gradients.
 #include <catch2/catch.hpp>
 
 #include <embsr/core/gemm.hpp>
@@ -30,7 +31,7 @@ std::vector<double> reference(embsr::Trans ta, embsr::Trans tb, const std::vecto
 
 }  // namespace
 
-TEMPLATE_LIST_TEST_CASE("gemm: all transpose combinations, alpha and beta, Eigen and Kokkos paths", "[layers][gemm]",
+TEMPLATE_LIST_TEST_CASE("gemm: all transpose combinations, alpha and beta, library and Kokkos paths", "[layers][gemm]",
                         embsr::test::ExecutionSpaces) {
   using Exec = TestType;
   using M = typename Exec::memory_space;
@@ -55,6 +56,35 @@ TEMPLATE_LIST_TEST_CASE("gemm: all transpose combinations, alpha and beta, Eigen
         CHECK(got2[i] == Approx(0.5 * ref[i] + 2.0 * c0[i]).epsilon(1e-12));
       }
     }
+}
+
+// Float (sgemm) and the degenerate shapes a batch-1 request produces: one row, one column, k = 1.
+TEMPLATE_LIST_TEST_CASE("gemm: float, one-row, one-column and k = 1 shapes against the Kokkos kernel", "[layers][gemm]",
+                        embsr::test::ExecutionSpaces) {
+  using Exec = TestType;
+  using M = typename Exec::memory_space;
+  using MatF = Kokkos::View<float**, Kokkos::LayoutRight, M>;
+  INFO("host GEMM library: " << embsr::host_gemm_library());
+  const int shapes[][3] = {{1, 7, 5}, {6, 1, 5}, {4, 3, 1}, {1, 1, 9}, {33, 17, 100}};
+  for (const auto& s : shapes) {
+    const int m = s[0], n = s[1], k = s[2];
+    for (auto ta : {embsr::Trans::No, embsr::Trans::Yes})
+      for (auto tb : {embsr::Trans::No, embsr::Trans::Yes}) {
+        CAPTURE(m, n, k, ta == embsr::Trans::Yes, tb == embsr::Trans::Yes);
+        MatF A("A", ta == embsr::Trans::No ? m : k, ta == embsr::Trans::No ? k : m);
+        MatF B("B", tb == embsr::Trans::No ? k : n, tb == embsr::Trans::No ? n : k);
+        MatF C("C", m, n), C2("C2", m, n);
+        embsr::test::fill_random(A, 11);
+        embsr::test::fill_random(B, 12);
+        embsr::test::fill_random(C, 13);
+        Kokkos::deep_copy(C2, C);
+        embsr::gemm(Exec(), ta, tb, 1.5f, A, B, -0.5f, C);
+        embsr::gemm_detail::kokkos_gemm(Exec(), ta, tb, 1.5f, A, B, -0.5f, C2);
+        Kokkos::fence();
+        const auto got = embsr::test::to_vector(C), want = embsr::test::to_vector(C2);
+        for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-5).margin(1e-5));
+      }
+  }
 }
 
 TEMPLATE_LIST_TEST_CASE("gemm: strided row views (subviews of wider matrices)", "[layers][gemm]",

@@ -1,9 +1,12 @@
 #pragma once
 // The one dense matrix product of the library:  C = alpha * op(A) * op(B) + beta * C  on row-major
 // 2-D Views (rows may be strided, columns contiguous). Host-accessible memory goes through Eigen
-// (RowMajor maps over the View data, no copies); float and double Views in CUDA memory go through
-// cuBLAS on the execution space instance's stream; anything else falls back to a plain Kokkos kernel.
+// (RowMajor maps over the View data, no copies), or, where EMBSR_USE_BLAS is defined (CMake option
+// EMBSR_BLAS, on by default where OpenBLAS is installed), float and double through the BLAS
+// sgemm_/dgemm_ of the linked library; float and double Views in CUDA memory go through cuBLAS on the
+// execution space instance's stream; anything else falls back to a plain Kokkos kernel.
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -16,9 +19,30 @@
 
 #include <embsr/core/error.hpp>
 
+#if defined(EMBSR_USE_BLAS)
+// The Fortran BLAS interface, which every BLAS library exports (OpenBLAS, BLIS, MKL, the reference
+// BLAS): declared here so that no vendor's cblas.h is needed.
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc);
+}
+#endif
+
 namespace embsr {
 
 enum class Trans { No, Yes };
+
+// Which library multiplies host-accessible matrices (for benchmark reports).
+inline const char* host_gemm_library() {
+#if defined(EMBSR_USE_BLAS)
+  return "BLAS";
+#else
+  return "Eigen";
+#endif
+}
 
 namespace gemm_detail {
 
@@ -47,6 +71,29 @@ void kokkos_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A
       });
 }
 
+// Leading dimension of a row-major View as BLAS wants it: the row stride, at least the row length.
+template <class V>
+int blas_ld(const V& v) {
+  const auto cols = static_cast<long long>(v.extent(1));
+  const auto stride = v.extent(0) > 1 ? static_cast<long long>(v.stride(0)) : cols;
+  return static_cast<int>(std::max<long long>(std::max(stride, cols), 1));
+}
+
+#if defined(EMBSR_USE_BLAS)
+// Row-major C = alpha op(A) op(B) + beta C is column-major C^T = alpha op(B)^T op(A)^T + beta C^T:
+// the same memory, operands swapped, no transposes materialised (as for cuBLAS below).
+template <class S, class AV, class BV, class CV>
+void blas_gemm(Trans ta, Trans tb, S alpha, const AV& A, const BV& B, S beta, const CV& C, int k) {
+  const int m = static_cast<int>(C.extent(0)), n = static_cast<int>(C.extent(1));
+  const int lda = blas_ld(A), ldb = blas_ld(B), ldc = blas_ld(C);
+  const char opa = ta == Trans::No ? 'N' : 'T', opb = tb == Trans::No ? 'N' : 'T';
+  if constexpr (std::is_same<S, float>::value)
+    sgemm_(&opb, &opa, &n, &m, &k, &alpha, B.data(), &ldb, A.data(), &lda, &beta, C.data(), &ldc);
+  else
+    dgemm_(&opb, &opa, &n, &m, &k, &alpha, B.data(), &ldb, A.data(), &lda, &beta, C.data(), &ldc);
+}
+#endif
+
 #if defined(KOKKOS_ENABLE_CUDA)
 // One cuBLAS handle per host thread and device (cuBLAS handles are not thread-safe; creating one
 // costs milliseconds). Deliberately never destroyed: destroying it after the CUDA context is torn
@@ -70,11 +117,7 @@ inline cublasHandle_t cublas_handle() {
 template <class ExecSpace, class AV, class BV, class CV, class S>
 void cublas_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A, const BV& B, S beta, const CV& C,
                  int k) {
-  auto ld = [](const auto& v) {
-    const auto cols = static_cast<long long>(v.extent(1));
-    const auto stride = v.extent(0) > 1 ? static_cast<long long>(v.stride(0)) : cols;
-    return static_cast<int>(stride > 0 ? stride : 1);
-  };
+  const auto ld = [](const auto& v) { return blas_ld(v); };
   const int m = static_cast<int>(C.extent(0)), n = static_cast<int>(C.extent(1));
   const cublasHandle_t h = cublas_handle();
   cublasSetStream(h, exec.cuda_stream());
@@ -115,8 +158,26 @@ void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_valu
   constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename CV::memory_space>::accessible &&
                         Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename AV::memory_space>::accessible &&
                         Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename BV::memory_space>::accessible;
+  // A profiling region (free unless a Kokkos tool is attached): benchmarks/kernel_profile.hpp reports it.
+  // With a tool attached the region names the shape (m x n x k) and the transposes.
+  struct Region {
+    explicit Region(const std::string& name) { Kokkos::Profiling::pushRegion(name); }
+    ~Region() { Kokkos::Profiling::popRegion(); }
+  } region(Kokkos::Tools::profileLibraryLoaded()
+               ? std::string("embsr::gemm ") + (ta == Trans::No ? "N" : "T") + (tb == Trans::No ? "N" : "T") + " " +
+                     std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(ak)
+               : std::string());
   if constexpr (host) {
     exec.fence();  // earlier kernels on `exec` wrote A, B or C
+#if defined(EMBSR_USE_BLAS)
+    constexpr bool blas = (std::is_same<S, float>::value || std::is_same<S, double>::value) &&
+                          std::is_same<std::remove_const_t<typename AV::value_type>, S>::value &&
+                          std::is_same<std::remove_const_t<typename BV::value_type>, S>::value;
+    if constexpr (blas) {
+      gemm_detail::blas_gemm(ta, tb, alpha, A, B, beta, C, static_cast<int>(ak));
+      return;
+    }
+#endif
     auto a = gemm_detail::eigen_map(A);
     auto b = gemm_detail::eigen_map(B);
     auto c = gemm_detail::eigen_map(C);

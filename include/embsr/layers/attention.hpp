@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include <Kokkos_Core.hpp>
+#include <Kokkos_ScatterView.hpp>
 
 #include <embsr/core/dropout.hpp>
 #include <embsr/core/error.hpp>
@@ -387,6 +388,12 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
   const index_t n_ops = opt.num_op_ids;
   const Scalar inv_sqrt_d = Scalar(1) / math::sqrt(static_cast<Scalar>(d));
   const Scalar keep = drop ? static_cast<Scalar>(1.0 / (1.0 - rate)) : Scalar(1);
+  // dP and dR receive from every session: a ScatterView makes those sums per-thread copies on host
+  // backends (a float atomic_add there is a compare-and-swap loop, and made this kernel 4% of a
+  // training step) and atomics on GPUs.
+  using Scatter = Kokkos::Experimental::ScatterView<Scalar**, Kokkos::LayoutRight, ExecSpace>;
+  Scatter scatter_dP(dP);
+  Scatter scatter_dR = rel ? Scatter(dR) : Scatter();
   using Team = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
   Kokkos::parallel_for(
       "embsr::attention::attend_grad", Kokkos::TeamPolicy<ExecSpace>(exec, B, Kokkos::AUTO),
@@ -412,6 +419,8 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
           for (index_t j = 0; j <= t; ++j) de(a0 + j) = alpha(a0 + j) * (de(a0 + j) - s);
         });
         team.team_barrier();
+        auto dP_acc = scatter_dP.access();
+        auto dR_acc = scatter_dR.access();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, d), [&](const index_t k) {
           Scalar acc = 0;
           for (index_t j = 0; j <= t; ++j) {
@@ -422,12 +431,15 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
             } else if (has_dxm) {
               dxm(m0 + j - 1, k) += dv;  // so does the session's micro row
             }
-            Kokkos::atomic_add(&dP(j, k), dv);
-            if (rel) Kokkos::atomic_add(&dR(relation(j), k), dv);
+            dP_acc(j, k) += dv;
+            if (rel) dR_acc(relation(j), k) += dv;
           }
           dq(b, k) = q(b, k) > Scalar(0) ? inv_sqrt_d * acc * keep : Scalar(0);
         });
       });
+
+  scatter_dP.contribute_into(exec, dP);
+  if (rel) scatter_dR.contribute_into(exec, dR);
 
   // Query: dq now holds da0.
   linear_backward(exec, xs, p.W_Q, dq, dxs, g.W_Q, g.b_Q);

@@ -11,6 +11,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/core/error.hpp>
+#include <embsr/core/parallel.hpp>
 
 namespace embsr {
 
@@ -35,13 +36,12 @@ void embedding_forward(const ExecSpace& exec, const TableV& table, const IdsV& i
   embedding_detail::check_shapes("embedding_forward", table, ids, out);
   const int n = static_cast<int>(out.extent(0)), d = static_cast<int>(out.extent(1));
   if (n == 0 || d == 0) return;
-  Kokkos::parallel_for(
-      "embsr::embedding::forward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
+  parallel_for_2d(exec, "embsr::embedding::forward", n, d,
       KOKKOS_LAMBDA(const int i, const int j) { out(i, j) = table(ids(i), j); });
 }
 
 // From out_i = table[ids_i]:  dtable[ids_i] += dout_i for every i (a scatter-add: repeated ids
-// accumulate, rows no id names are left untouched). Kokkos::atomic_add resolves the collisions;
+// accumulate, rows no id names are left untouched). On GPUs Kokkos::atomic_add resolves the collisions;
 // the work is n x d, independent of the table's size V.
 // dout [n x d], dtable [V x d] (adds).
 template <class ExecSpace, class IdsV, class DOutV, class DTableV>
@@ -51,9 +51,25 @@ void embedding_backward(const ExecSpace& exec, const IdsV& ids, const DOutV& dou
   using S = typename DTableV::non_const_value_type;
   const int n = static_cast<int>(dout.extent(0)), d = static_cast<int>(dout.extent(1));
   if (n == 0 || d == 0) return;
-  Kokkos::parallel_for(
-      "embsr::embedding::backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
-      KOKKOS_LAMBDA(const int i, const int j) { Kokkos::atomic_add(&dtable(ids(i), j), static_cast<S>(dout(i, j))); });
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+  if constexpr (host) {
+    // Host: P parts, part p owns the table rows with id % P == p and scans every input row in
+    // order, so no two threads write one row, no atomics are needed (a float atomic_add is a
+    // compare-and-swap loop on a CPU), and each table row sums its inputs in input order whatever P is.
+    const int parts = exec.concurrency();
+    Kokkos::parallel_for("embsr::embedding::backward", Kokkos::RangePolicy<ExecSpace>(exec, 0, parts),
+                         KOKKOS_LAMBDA(const int part) {
+                           for (int i = 0; i < n; ++i) {
+                             const auto id = ids(i);
+                             if (static_cast<int>(id % parts) != part) continue;
+                             for (int j = 0; j < d; ++j) dtable(id, j) += static_cast<S>(dout(i, j));
+                           }
+                         });
+  } else {
+    parallel_for_2d(exec, "embsr::embedding::backward", n, d, KOKKOS_LAMBDA(const int i, const int j) {
+      Kokkos::atomic_add(&dtable(ids(i), j), static_cast<S>(dout(i, j)));
+    });
+  }
 }
 
 }  // namespace embsr

@@ -20,6 +20,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/data/ragged_batch.hpp>
 #include <embsr/layers/gru.hpp>
@@ -93,8 +94,7 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
   const auto src = batch.edge_src, dst = batch.edge_dst, src_macro = batch.edge_src_macro,
              dst_macro = batch.edge_dst_macro;
   // Sums of the edge inputs, per node, in CSR order.
-  Kokkos::parallel_for(
-      "embsr::ggnn::sum_inputs", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, 2 * D}),
+  parallel_for_2d(exec, "embsr::ggnn::sum_inputs", nc, 2 * D,
       KOKKOS_LAMBDA(const int i, const int c) {
         const bool node_part = c < D;
         const int cc = node_part ? c : c - D;
@@ -113,16 +113,14 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
   gemm(exec, Trans::No, Trans::Yes, S(1), s_in, p.W_in, S(0), m_in);
   gemm(exec, Trans::No, Trans::Yes, S(1), s_out, p.W_out, S(0), m_out);
   const auto b_in = p.b_in, b_out = p.b_out;
-  Kokkos::parallel_for(
-      "embsr::ggnn::a", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, 2 * D}),
+  parallel_for_2d(exec, "embsr::ggnn::a", nc, 2 * D,
       KOKKOS_LAMBDA(const int i, const int c) {
         if (c < D) a(i, c) = m_in(i, c) + S(in_off(i + 1) - in_off(i)) * b_in(c);
         else a(i, c) = m_out(i, c - D) + S(out_off(i + 1) - out_off(i)) * b_out(c - D);
       });
   linear_forward(exec, a, p.cell.W_ih, p.cell.b_ih, gates);  // gi, overwritten by the gates below
   linear_forward(exec, h, p.cell.W_hh, p.cell.b_hh, gh);
-  Kokkos::parallel_for(
-      "embsr::ggnn::cell", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, D}),
+  parallel_for_2d(exec, "embsr::ggnn::cell", nc, D,
       KOKKOS_LAMBDA(const int i, const int c) {
         const S r = math::sigmoid(gates(i, c) + gh(i, c));
         const S z = math::sigmoid(gates(i, D + c) + gh(i, D + c));
@@ -172,8 +170,7 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
 
   const int nc = static_cast<int>(C), D = static_cast<int>(d);
   const bool want_dh = dh.extent(0) != 0;
-  Kokkos::parallel_for(
-      "embsr::ggnn::cell_backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, D}),
+  parallel_for_2d(exec, "embsr::ggnn::cell_backward", nc, D,
       KOKKOS_LAMBDA(const int i, const int c) {
         const S r = gates(i, c), z = gates(i, D + c), n = gates(i, 2 * D + c);
         const S dy = dh_hat(i, c);
@@ -218,8 +215,7 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
   if (want_dh)
     // Node j is the source of its out-edges' in-messages and the destination of its in-edges'
     // out-messages.
-    Kokkos::parallel_for(
-        "embsr::ggnn::d_h_edges", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {nc, D}),
+    parallel_for_2d(exec, "embsr::ggnn::d_h_edges", nc, D,
         KOKKOS_LAMBDA(const int j, const int c) {
           S acc = 0;
           for (int q = out_off(j); q < out_off(j + 1); ++q) acc += d_s_in(dst(out_edges(q)), c);
@@ -228,11 +224,9 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
         });
   const int ne = static_cast<int>(batch.edge_src.extent(0));
   if (dhrun.extent(0) != 0 && ne > 0) {
-    Kokkos::parallel_for(
-        "embsr::ggnn::d_hrun_src", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {ne, D}),
+    parallel_for_2d(exec, "embsr::ggnn::d_hrun_src", ne, D,
         KOKKOS_LAMBDA(const int e, const int c) { dhrun(src_macro(e), c) += d_s_in(dst(e), D + c); });
-    Kokkos::parallel_for(
-        "embsr::ggnn::d_hrun_dst", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {ne, D}),
+    parallel_for_2d(exec, "embsr::ggnn::d_hrun_dst", ne, D,
         KOKKOS_LAMBDA(const int e, const int c) { dhrun(dst_macro(e), c) += d_s_out(src(e), D + c); });
   }
 }

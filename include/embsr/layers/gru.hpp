@@ -24,6 +24,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/core/types.hpp>
 #include <embsr/data/ragged_batch.hpp>
@@ -67,18 +68,6 @@ MatRef<Scalar, MemorySpace> block(const Mat<Scalar, MemorySpace>& storage, std::
 }
 
 // db[j] += sum over rows of dY(i, j), one thread per column (fixed summation order).
-template <class ExecSpace, class DYV, class DBV>
-void add_column_sums(const ExecSpace& exec, const DYV& dY, const DBV& db, const char* label) {
-  using S = typename DYV::non_const_value_type;
-  const int n = static_cast<int>(dY.extent(0)), m = static_cast<int>(dY.extent(1));
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, m), KOKKOS_LAMBDA(const int j) {
-        S acc = 0;
-        for (int i = 0; i < n; ++i) acc += dY(i, j);
-        db(j) += acc;
-      });
-}
-
 template <class Scalar, class MemorySpace>
 void check_gru_params(const GruParams<Scalar, MemorySpace>& p, std::size_t d_in, std::size_t d, const char* who) {
   if (p.W_ih.extent(0) != 3 * d || p.W_ih.extent(1) != d_in || p.W_hh.extent(0) != 3 * d || p.W_hh.extent(1) != d ||
@@ -187,8 +176,7 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
       gemm(exec, Trans::No, Trans::Yes, S(1),
            gru_detail::block(h_prev, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), d), W_hh, S(0),
            gru_detail::block(gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d));
-    Kokkos::parallel_for(
-        "embsr::run_gru::step", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {cnt, D}),
+    parallel_for_2d(exec, "embsr::run_gru::step", cnt, D,
         KOKKOS_LAMBDA(const int j, const int c) {
           const int row = off + j, k = order(j), t = run_begin(k) + step;
           const S hp = step == 0 ? S(0) : h_prev(row, c);
@@ -243,16 +231,13 @@ void run_gru_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, co
   const auto order = cache.order;
   const auto run_begin = batch.run_begin;
   const int D = static_cast<int>(d);
-  Kokkos::parallel_for(
-      "embsr::run_gru::d_h_init",
-      Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {static_cast<int>(N), D}),
+  parallel_for_2d(exec, "embsr::run_gru::d_h_init", static_cast<int>(N), D,
       KOKKOS_LAMBDA(const int j, const int c) { d_h(j, c) = dh_last(order(j), c); });
   const std::size_t L = cache.step_offsets.size() - 1;
   for (std::size_t s = L; s-- > 0;) {
     const int off = cache.step_offsets[s], cnt = cache.step_offsets[s + 1] - off;
     const int step = static_cast<int>(s);
-    Kokkos::parallel_for(
-        "embsr::run_gru::step_backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {cnt, D}),
+    parallel_for_2d(exec, "embsr::run_gru::step_backward", cnt, D,
         KOKKOS_LAMBDA(const int j, const int c) {
           const int row = off + j, t = run_begin(order(j)) + step;
           const S dh = d_h(j, c);
@@ -281,7 +266,7 @@ void run_gru_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, co
   if (rows > first)
     gemm(exec, Trans::Yes, Trans::No, S(1), gru_detail::block(d_gh, first, rows - first, 3 * d),
          gru_detail::block(h_prev, first, rows - first, d), S(1), g.W_hh);
-  gru_detail::add_column_sums(exec, gru_detail::block(d_gh, 0, rows, 3 * d), g.b_hh, "embsr::run_gru::d_b_hh");
+  add_column_sums(exec, "embsr::run_gru::d_b_hh", gru_detail::block(d_gh, 0, rows, 3 * d), g.b_hh);
 }
 
 }  // namespace embsr

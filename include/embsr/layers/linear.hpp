@@ -4,6 +4,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/core/gemm.hpp>
+#include <embsr/core/parallel.hpp>
 
 namespace embsr {
 
@@ -14,8 +15,7 @@ void linear_forward(const ExecSpace& exec, const XV& X, const WV& W, const BV& b
   gemm(exec, Trans::No, Trans::Yes, S(1), X, W, S(0), Y);
   if (b.extent(0) == 0) return;
   const int n = static_cast<int>(Y.extent(0)), out = static_cast<int>(Y.extent(1));
-  Kokkos::parallel_for(
-      "embsr::linear_bias", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, out}),
+  parallel_for_2d(exec, "embsr::linear_bias", n, out,
       KOKKOS_LAMBDA(const int i, const int j) { Y(i, j) += b(j); });
 }
 
@@ -28,15 +28,7 @@ void linear_backward(const ExecSpace& exec, const XV& X, const WV& W, const DYV&
   if (dX.extent(0) != 0) gemm(exec, Trans::No, Trans::No, S(1), dY, W, S(1), dX);
   gemm(exec, Trans::Yes, Trans::No, S(1), dY, X, S(1), dW);
   if (db.extent(0) == 0) return;
-  const int n = static_cast<int>(dY.extent(0)), out = static_cast<int>(dY.extent(1));
-  // Column sums, one thread per column: a fixed summation order, so results do not depend on
-  // the thread count.
-  Kokkos::parallel_for(
-      "embsr::linear_bias_grad", Kokkos::RangePolicy<ExecSpace>(exec, 0, out), KOKKOS_LAMBDA(const int j) {
-        S acc = 0;
-        for (int i = 0; i < n; ++i) acc += dY(i, j);
-        db(j) += acc;
-      });
+  add_column_sums(exec, "embsr::linear_bias_grad", dY, db);  // fixed summation order: thread-count independent
 }
 
 }  // namespace embsr

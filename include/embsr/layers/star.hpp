@@ -20,6 +20,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/data/ragged_batch.hpp>
 #include <embsr/layers/linear.hpp>
@@ -67,8 +68,7 @@ void star_init_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, c
   star_detail::require_shape(h0, static_cast<std::size_t>(C), static_cast<std::size_t>(d), "star_init_forward", "h0");
   star_detail::require_shape(star0, static_cast<std::size_t>(B), static_cast<std::size_t>(d), "star_init_forward", "star0");
   const auto offsets = batch.node_offsets;
-  Kokkos::parallel_for(
-      "embsr::star_init::forward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::star_init::forward", B, d,
       KOKKOS_LAMBDA(const int b, const int j) {
         const int lo = offsets(b), hi = offsets(b + 1);
         S acc = 0;
@@ -87,8 +87,7 @@ void star_init_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
   star_detail::require_shape(dh0, static_cast<std::size_t>(C), static_cast<std::size_t>(d), "star_init_backward", "dh0");
   const auto offsets = batch.node_offsets;
   const auto session = batch.node_session;
-  Kokkos::parallel_for(
-      "embsr::star_init::backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, d}),
+  parallel_for_2d(exec, "embsr::star_init::backward", C, d,
       KOKKOS_LAMBDA(const int i, const int j) {
         const int b = session(i);
         dh0(i, j) += dstar0(b, j) / S(offsets(b + 1) - offsets(b));
@@ -164,8 +163,7 @@ void star_update_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch,
         alpha(i) = acc * scale;
       });
   // h^{l+1}_i = (1 - alpha_i) h^_i + alpha_i star_b
-  Kokkos::parallel_for(
-      "embsr::star::h_next", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, d}),
+  parallel_for_2d(exec, "embsr::star::h_next", C, d,
       KOKKOS_LAMBDA(const int i, const int j) {
         const S a = alpha(i);
         const S v = (S(1) - a) * h_hat(i, j) + a * star(session(i), j);
@@ -199,8 +197,7 @@ void star_update_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch,
         for (int i = lo; i < hi; ++i) beta(i) /= sum;
       });
   // star^{l+1}_b = sum_{i in b} beta_i h^{l+1}_i
-  Kokkos::parallel_for(
-      "embsr::star::star_next", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::star::star_next", B, d,
       KOKKOS_LAMBDA(const int b, const int j) {
         S acc = 0;
         for (int i = offsets(b); i < offsets(b + 1); ++i) acc += beta(i) * hn(i, j);
@@ -277,16 +274,14 @@ void star_update_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch
         for (int i = lo; i < hi; ++i) dsc(i) = beta(i) * (dsc(i) - mean);
       });
   // dk2_i = r dl_i q2_b;  G_i = dh_next_i + beta_i dstar_next_b  (+ dk2_i W_k2 below)
-  Kokkos::parallel_for(
-      "embsr::star::grad_k2", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, d}),
+  parallel_for_2d(exec, "embsr::star::grad_k2", C, d,
       KOKKOS_LAMBDA(const int i, const int j) {
         const int b = session(i);
         dnode(i, j) = scale * dsc(i) * q2(b, j);
         G(i, j) = dh_next(i, j) + beta(i) * dstar_next(b, j);
       });
   // dq2_b = r sum_{i in b} dl_i k2_i
-  Kokkos::parallel_for(
-      "embsr::star::grad_q2", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::star::grad_q2", B, d,
       KOKKOS_LAMBDA(const int b, const int j) {
         S acc = 0;
         for (int i = offsets(b); i < offsets(b + 1); ++i) acc += dsc(i) * k2(i, j);
@@ -304,15 +299,13 @@ void star_update_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch
         dsc(i) = acc;
       });
   // dq1_i = r dalpha_i k1_b;  dh^_i += (1 - alpha_i) G_i
-  Kokkos::parallel_for(
-      "embsr::star::grad_q1", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, d}),
+  parallel_for_2d(exec, "embsr::star::grad_q1", C, d,
       KOKKOS_LAMBDA(const int i, const int j) {
         dnode(i, j) = scale * dsc(i) * k1(session(i), j);
         dh_hat(i, j) += (S(1) - alpha(i)) * G(i, j);
       });
   // dk1_b = r sum_{i in b} dalpha_i q1_i;  dstar_b += sum_{i in b} alpha_i G_i
-  Kokkos::parallel_for(
-      "embsr::star::grad_k1", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::star::grad_k1", B, d,
       KOKKOS_LAMBDA(const int b, const int j) {
         S acc_k1 = 0, acc_s = 0;
         for (int i = offsets(b); i < offsets(b + 1); ++i) {
@@ -356,12 +349,10 @@ void highway_forward(const ExecSpace& exec, const H0V& h0, const HLV& hlast, con
   star_detail::require_shape(p.W_g, ud, 2 * ud, "highway_forward", "W_g");
   const auto x = ensure(cache.x, uC, 2 * ud, "embsr::highway::x");
   const auto gate = ensure(cache.gate, uC, ud, "embsr::highway::gate");
-  Kokkos::parallel_for(
-      "embsr::highway::concat", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, 2 * d}),
+  parallel_for_2d(exec, "embsr::highway::concat", C, 2 * d,
       KOKKOS_LAMBDA(const int i, const int j) { x(i, j) = j < d ? h0(i, j) : hlast(i, j - d); });
   linear_forward(exec, x, p.W_g, p.b_g, gate);
-  Kokkos::parallel_for(
-      "embsr::highway::forward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, d}),
+  parallel_for_2d(exec, "embsr::highway::forward", C, d,
       KOKKOS_LAMBDA(const int i, const int j) {
         const S gv = math::sigmoid(gate(i, j));
         gate(i, j) = gv;
@@ -390,8 +381,7 @@ void highway_backward(const ExecSpace& exec, const H0V& h0, const HLV& hlast, co
                        "highway_backward: the cache does not hold a forward pass of these inputs");
   const MatRef<S, MemorySpace> x(cache.x.data(), uC, 2 * ud), gate(cache.gate.data(), uC, ud);
   const auto dpre = ensure(cache.grad_pre, uC, ud, "embsr::highway::grad_pre");
-  Kokkos::parallel_for(
-      "embsr::highway::backward", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {C, d}),
+  parallel_for_2d(exec, "embsr::highway::backward", C, d,
       KOKKOS_LAMBDA(const int i, const int j) {
         const S gv = gate(i, j), dy = dhf(i, j);
         dpre(i, j) = dy * (h0(i, j) - hlast(i, j)) * gv * (S(1) - gv);

@@ -23,6 +23,7 @@
 #include <embsr/core/dropout.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/parallel.hpp>
 #include <embsr/core/random.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/data/ragged_batch.hpp>
@@ -51,7 +52,7 @@ void compute_op0(const ExecSpace& exec, const In& next_ops, bool given, int next
 template <class ExecSpace, class Alias, class HF, class EO, class XM>
 void assemble_micro_inputs(const ExecSpace& exec, const Alias& alias, const HF& hf, const EO& eo, const XM& xm) {
   const int T = static_cast<int>(xm.extent(0)), d = static_cast<int>(xm.extent(1));
-  Kokkos::parallel_for("embsr::model::micro_inputs", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {T, d}),
+  parallel_for_2d(exec, "embsr::model::micro_inputs", T, d,
                        KOKKOS_LAMBDA(const int i, const int j) { xm(i, j) = hf(alias(i), j) + eo(i, j); });
 }
 
@@ -59,7 +60,7 @@ void assemble_micro_inputs(const ExecSpace& exec, const Alias& alias, const HF& 
 template <class ExecSpace, class Star, class Table, class Op0, class XS>
 void assemble_star_input(const ExecSpace& exec, const Star& star, const Table& table, const Op0& op0, const XS& xs) {
   const int B = static_cast<int>(xs.extent(0)), d = static_cast<int>(xs.extent(1));
-  Kokkos::parallel_for("embsr::model::star_input", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::model::star_input", B, d,
                        KOKKOS_LAMBDA(const int b, const int j) { xs(b, j) = star(b, j) + table(op0(b), j); });
 }
 
@@ -67,14 +68,14 @@ void assemble_star_input(const ExecSpace& exec, const Star& star, const Table& t
 template <class ExecSpace, class Offsets, class XM, class XT>
 void gather_last(const ExecSpace& exec, const Offsets& micro_offsets, const XM& xm, const XT& xt) {
   const int B = static_cast<int>(xt.extent(0)), d = static_cast<int>(xt.extent(1));
-  Kokkos::parallel_for("embsr::model::gather_last", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::model::gather_last", B, d,
                        KOKKOS_LAMBDA(const int b, const int j) { xt(b, j) = xm(micro_offsets(b + 1) - 1, j); });
 }
 // dxm[last of b] += dxt[b]  (one row per session: no conflicts)
 template <class ExecSpace, class Offsets, class DXT, class DXM>
 void scatter_last(const ExecSpace& exec, const Offsets& micro_offsets, const DXT& dxt, const DXM& dxm) {
   const int B = static_cast<int>(dxt.extent(0)), d = static_cast<int>(dxt.extent(1));
-  Kokkos::parallel_for("embsr::model::scatter_last", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {B, d}),
+  parallel_for_2d(exec, "embsr::model::scatter_last", B, d,
                        KOKKOS_LAMBDA(const int b, const int j) { dxm(micro_offsets(b + 1) - 1, j) += dxt(b, j); });
 }
 
@@ -82,7 +83,7 @@ void scatter_last(const ExecSpace& exec, const Offsets& micro_offsets, const DXT
 template <class ExecSpace, class X, class Y>
 void add_into(const ExecSpace& exec, const X& x, const Y& y) {
   const int n = static_cast<int>(y.extent(0)), d = static_cast<int>(y.extent(1));
-  Kokkos::parallel_for("embsr::model::add", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
+  parallel_for_2d(exec, "embsr::model::add", n, d,
                        KOKKOS_LAMBDA(const int i, const int j) { y(i, j) += x(i, j); });
 }
 
@@ -90,7 +91,7 @@ void add_into(const ExecSpace& exec, const X& x, const Y& y) {
 template <class ExecSpace, class A, class B, class Out>
 void concat_columns(const ExecSpace& exec, const A& a, const B& b, const Out& out) {
   const int n = static_cast<int>(a.extent(0)), d = static_cast<int>(a.extent(1));
-  Kokkos::parallel_for("embsr::model::concat", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
+  parallel_for_2d(exec, "embsr::model::concat", n, d,
                        KOKKOS_LAMBDA(const int i, const int j) {
                          out(i, j) = a(i, j);
                          out(i, d + j) = b(i, j);
@@ -100,7 +101,7 @@ void concat_columns(const ExecSpace& exec, const A& a, const B& b, const Out& ou
 template <class ExecSpace, class D, class DA, class DB>
 void split_columns_add(const ExecSpace& exec, const D& dout, const DA& da, const DB& db) {
   const int n = static_cast<int>(da.extent(0)), d = static_cast<int>(da.extent(1));
-  Kokkos::parallel_for("embsr::model::split", Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {n, d}),
+  parallel_for_2d(exec, "embsr::model::split", n, d,
                        KOKKOS_LAMBDA(const int i, const int j) {
                          da(i, j) += dout(i, j);
                          db(i, j) += dout(i, d + j);
