@@ -1,11 +1,14 @@
 // One EMBSR training step at trivago scale: peak resident memory and time per step.
 //
 //   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3] [--profile]
+//                    [--jd FILE] [--write-sessions FILE]
 //
 // --profile: time per Kokkos kernel label and per GEMM over the steps after the first
 // (kernel_profile.hpp), to see what dominates a step.
 //
-// Sessions are synthetic (synthetic_sessions.hpp); only the sizes matter for memory and time.
+// Sessions are synthetic (synthetic_sessions.hpp), or with --jd FILE the first B training examples
+// of a real JD log (the item table still has --items rows, or the log's item count if larger);
+// --write-sessions FILE saves them for benchmarks/torch_embsr.py --sessions FILE.
 // Prints the peak resident set size of the process (getrusage) after the steps.
 #include <embsr/embsr.hpp>
 
@@ -26,6 +29,7 @@ int main(int argc, char** argv) {
   Kokkos::ScopeGuard kokkos(argc, argv);
   int batch_size = 512, items = 183562, ops = 6, max_length = 50, d = 100, steps = 3;
   bool profile = false;
+  std::string jd_file, sessions_out;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&] {
@@ -42,13 +46,27 @@ int main(int argc, char** argv) {
     else if (a == "--d") d = value();
     else if (a == "--steps") steps = value();
     else if (a == "--profile") profile = true;
+    else if ((a == "--jd" || a == "--write-sessions") && i + 1 < argc) (a == "--jd" ? jd_file : sessions_out) = argv[++i];
     else if (a.rfind("--kokkos", 0) != 0) {
-      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile]\n");
+      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile] [--jd FILE] [--write-sessions FILE]\n");
       return 2;
     }
   }
   using Exec = Kokkos::DefaultExecutionSpace;
-  const embsr::ExampleSet set = embsr::bench::synthetic_sessions(batch_size, items, ops, max_length);
+  embsr::ExampleSet set;
+  try {
+    if (jd_file.empty()) {
+      set = embsr::bench::synthetic_sessions(batch_size, items, ops, max_length);
+    } else {
+      int log_items = 0;
+      set = embsr::bench::jd_sessions(jd_file, max_length, batch_size, ops, log_items);
+      items = std::max(items, log_items);
+    }
+    if (!sessions_out.empty()) embsr::bench::write_sessions(set, items, ops, sessions_out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 1;
+  }
   const std::vector<embsr::index_t> ids = embsr::bench::id_range(0, batch_size);
   embsr::BatchBuilder builder;
   const auto host = builder.build(set, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
@@ -63,6 +81,7 @@ int main(int argc, char** argv) {
   config.dropout = 0.5;
   embsr::EMBSR<Exec, float> model(config);
   embsr::Adam<Exec, float> adam(model.num_parameters(), embsr::AdamOptions{});
+  std::printf("sessions: %s\n", jd_file.empty() ? "synthetic" : jd_file.c_str());
   std::printf("bench_train_step: B=%d, t<=%d (T=%d micro-behaviors), |V|=%d, |O|=%d, d=%d, %zu parameters, %s, %d threads\n",
               batch_size, max_length, batch.sizes.num_micro, items, ops, d, model.num_parameters(), Exec::name(),
               Exec().concurrency());
@@ -97,9 +116,10 @@ int main(int argc, char** argv) {
     std::printf("median step %.4f s: %.0f sessions/s; the scoring GEMMs alone are %.1f GFLOP -> %.1f GFLOP/s\n", median,
                 batch_size / median, scoring_flops / 1e9, scoring_flops / median / 1e9);
     std::printf("{\"impl\": \"embsr\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %d, \"items\": %d, \"d\": %d, "
-                "\"max_length\": %d, \"step_seconds_median\": %.6f, \"sessions_per_second\": %.1f, \"scoring_gflops\": %.2f, "
+                "\"max_length\": %d, \"sessions\": \"%s\", \"gemm\": \"%s\", \"step_seconds_median\": %.6f, \"sessions_per_second\": %.1f, \"scoring_gflops\": %.2f, "
                 "\"peak_rss_mib\": %.1f}\n",
-                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, median, batch_size / median,
+                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, jd_file.empty() ? "synthetic" : "jd",
+                embsr::host_gemm_library(), median, batch_size / median,
                 scoring_flops / median / 1e9, rss);
   }
   return 0;

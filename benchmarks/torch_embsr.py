@@ -130,6 +130,30 @@ def synthetic_sessions(batch, items, ops, max_length, seed):
     return sessions
 
 
+def read_sessions(path):
+    """The exchange file of bench_train_step --write-sessions (synthetic_sessions.hpp: write_sessions):
+    a header "# items V ops O", then per line input items, input operations, target, next
+    operation, tab-separated (lists space-separated). Returns (sessions, V, O)."""
+    sessions, items, ops = [], None, None
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if n == 1 and line.startswith("#"):
+                head = line[1:].split()
+                items, ops = int(head[head.index("items") + 1]), int(head[head.index("ops") + 1])
+                continue
+            cols = line.split("\t")
+            if len(cols) != 4:
+                raise SystemExit(f"torch_embsr: {path}:{n}: expected 4 tab-separated columns, got {len(cols)}")
+            in_items, in_ops = [int(x) for x in cols[0].split()], [int(x) for x in cols[1].split()]
+            if not in_items or len(in_items) != len(in_ops):
+                raise SystemExit(f"torch_embsr: {path}:{n}: items and operations must be non-empty and equally long")
+            sessions.append((in_items, in_ops, int(cols[2]), int(cols[3])))
+    if items is None:
+        raise SystemExit(f"torch_embsr: {path}:1: missing header '# items V ops O'")
+    return sessions, items, ops
+
+
 def build_batch(sessions, num_ops, next_op_mode="given"):
     """embsr::BatchBuilder in numpy: flat, batch-global CSR arrays (the oracle's BATCH_ARRAYS).
     sessions: list of (items, ops, target, next_op). Per session: macro items merge consecutive
@@ -497,16 +521,22 @@ def _peak_memory_mib(device):
 def _common_json(args, device):
     return {"device": device.type, "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "torch": torch.__version__, "threads": torch.get_num_threads(), "items": args.items, "d": args.d,
-            "max_length": args.max_length}
+            "max_length": args.max_length, "sessions": "file" if args.sessions else "synthetic"}
 
 
 def _setup(args, training, num_sessions=None):
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("torch_embsr: --device cuda but CUDA is not available")
+    if args.sessions:  # real sessions written by bench_train_step --write-sessions
+        sessions, args.items, args.ops = read_sessions(args.sessions)
+        if len(sessions) < (num_sessions or args.batch):
+            raise SystemExit(f"torch_embsr: {args.sessions} has {len(sessions)} sessions, "
+                             f"{num_sessions or args.batch} needed")
     cfg = default_config(args, training)
     t0 = time.perf_counter()
-    sessions = synthetic_sessions(num_sessions or args.batch, args.items, args.ops, args.max_length, args.seed)
+    if not args.sessions:
+        sessions = synthetic_sessions(num_sessions or args.batch, args.items, args.ops, args.max_length, args.seed)
     host = build_batch(sessions[:args.batch], args.ops, cfg["next_op_mode"])
     oracle.check_batch(cfg, host)  # the oracle's structural checks: cheap insurance for the port
     setup_s = time.perf_counter() - t0
@@ -609,6 +639,9 @@ def main(argv=None):
     ap.add_argument("--ops", type=int, default=6)
     ap.add_argument("--max-length", type=int, default=50)
     ap.add_argument("--d", type=int, default=100)
+    ap.add_argument("--sessions", default=None, metavar="FILE",
+                    help="time these sessions (bench_train_step --write-sessions) instead of synthetic ones; "
+                         "sets --items and --ops from the file's header")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=None,

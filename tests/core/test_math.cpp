@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace {
 
@@ -41,7 +42,7 @@ TEST_CASE("math: float exp, sigmoid and tanh are within a few ulp of libm", "[co
   CHECK(tanh_small < 3e-7);
 }
 
-TEST_CASE("math: float exp, sigmoid and tanh saturate without inf or NaN", "[core][math]") {
+TEST_CASE("math: float exp, sigmoid and tanh saturate on large inputs and pass NaN on", "[core][math]") {
   namespace fast = embsr::math::fast;
   for (float x : {-1e30f, -1000.0f, -100.0f, 100.0f, 1000.0f, 1e30f}) {
     CAPTURE(x);
@@ -49,6 +50,15 @@ TEST_CASE("math: float exp, sigmoid and tanh saturate without inf or NaN", "[cor
     CHECK(fast::exp(x) >= 0.0f);
     CHECK(fast::sigmoid(x) == Approx(x > 0 ? 1.0 : 0.0).margin(1e-30));
     CHECK(fast::tanh(x) == (x > 0 ? 1.0f : -1.0f));
+  }
+  // NaN and infinite inputs, which a finite model never produces, come out as NaN instead of being
+  // clamped into plausible numbers.
+  for (float x : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                  -std::numeric_limits<float>::infinity()}) {
+    CAPTURE(x);
+    CHECK(std::isnan(fast::exp(x)));
+    CHECK(std::isnan(fast::sigmoid(x)));
+    CHECK(std::isnan(fast::tanh(x)));
   }
   CHECK(fast::exp(0.0f) == 1.0f);
   CHECK(fast::tanh(0.0f) == 0.0f);

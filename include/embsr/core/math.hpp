@@ -19,13 +19,33 @@ namespace kmath = ::Kokkos::Experimental;
 // branches, so that the compiler vectorises the element-wise loops that call them (glibc's scalar
 // expf and tanhf were most of the GRU and GGNN kernels' time). Maximum relative error about 2e-7
 // (tests/core/test_math.cpp measures it); GPUs keep their native functions, double keeps libm.
+// Host-only functions: the dispatching overloads below call them only in the host compilation pass.
 namespace fast {
 
-KOKKOS_INLINE_FUNCTION float exp(float x) {
+// Bit views of a float (memcpy: the portable bit cast, compiled to nothing).
+inline std::int32_t bits_of(float x) {
+  std::int32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+inline float float_of(std::int32_t b) {
+  float x;
+  std::memcpy(&x, &b, sizeof x);
+  return x;
+}
+// Every select below is on integers: with the default -ftrapping-math GCC will not if-convert a
+// float comparison whose result feeds arithmetic, and the loop would stay scalar.
+inline constexpr std::int32_t kSignBit = static_cast<std::int32_t>(0x80000000u);
+
+inline float exp(float x) {
   // exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln(2) / 2; Cephes' expf polynomial for exp(r).
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);  // 2^n stays a normal float
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 * 2^23)
-  float r = x - n * 0.693359375f;  // ln 2 in two parts, for an exact reduction
+  // |x| is clamped to 88 (2^n stays finite; where exp(x) is subnormal, below about -87.3, the
+  // result is 0). NaN and +-inf give NaN (x - x): a finite model never produces them, and a NaN
+  // then shows up instead of being clamped into a plausible number.
+  const std::int32_t b = bits_of(x), mag = b & 0x7fffffff, max_mag = 0x42b00000;  // 88.0f
+  const float xc = float_of((mag < max_mag ? mag : max_mag) | (b & kSignBit));
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 * 2^23)
+  float r = xc - n * 0.693359375f;  // ln 2 in two parts, for an exact reduction
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -34,17 +54,15 @@ KOKKOS_INLINE_FUNCTION float exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return p * float_of((static_cast<std::int32_t>(n) + 127) << 23) + (x - x);
 }
 
-KOKKOS_INLINE_FUNCTION float sigmoid(float x) { return 1.0f / (1.0f + fast::exp(-x)); }
+inline float sigmoid(float x) { return 1.0f / (1.0f + fast::exp(-x)); }
 
-KOKKOS_INLINE_FUNCTION float tanh(float x) {
-  // |x| < 0.625: Cephes' odd polynomial; otherwise 1 - 2 / (exp(2|x|) + 1), which saturates to 1.
-  const float a = x < 0.0f ? -x : x;
+inline float tanh(float x) {
+  // |x| < 0.625: Cephes' odd polynomial; otherwise 1 - 2 / (exp(2|x|) + 1) with x's sign.
+  const std::int32_t b = bits_of(x), sign = b & kSignBit, mag = b & 0x7fffffff;
+  const float a = float_of(mag);
   const float z = x * x;
   float p = -5.70498872745e-3f;
   p = p * z + 2.06390887954e-2f;
@@ -53,7 +71,9 @@ KOKKOS_INLINE_FUNCTION float tanh(float x) {
   p = p * z - 3.33332819422e-1f;
   const float small = p * z * x + x;
   const float big = 1.0f - 2.0f / (fast::exp(2.0f * a) + 1.0f);
-  return a < 0.625f ? small : (x < 0.0f ? -big : big);
+  // A bitwise blend rather than a select: GCC would otherwise sink the division into one branch.
+  const std::int32_t use_small = -static_cast<std::int32_t>(mag < 0x3f200000);  // all ones below 0.625f
+  return float_of((bits_of(small) & use_small) | ((bits_of(big) | sign) & ~use_small));
 }
 
 }  // namespace fast

@@ -176,25 +176,67 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
       gemm(exec, Trans::No, Trans::Yes, S(1),
            gru_detail::block(h_prev, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), d), W_hh, S(0),
            gru_detail::block(gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d));
-    parallel_for_2d(exec, "embsr::run_gru::step", cnt, D,
-        KOKKOS_LAMBDA(const int j, const int c) {
-          const int row = off + j, k = order(j), t = run_begin(k) + step;
-          const S hp = step == 0 ? S(0) : h_prev(row, c);
-          const S ghr = (step == 0 ? S(0) : gh(row, c)) + b_hh(c);
-          const S ghz = (step == 0 ? S(0) : gh(row, D + c)) + b_hh(D + c);
-          const S ghn = (step == 0 ? S(0) : gh(row, 2 * D + c)) + b_hh(2 * D + c);
-          const S r = math::sigmoid(gi(t, c) + ghr);
-          const S z = math::sigmoid(gi(t, D + c) + ghz);
-          const S n = math::tanh(gi(t, 2 * D + c) + r * ghn);
-          const S h_new = (S(1) - z) * n + z * hp;
-          gates(row, c) = r;
-          gates(row, D + c) = z;
-          gates(row, 2 * D + c) = n;
-          gh(row, 2 * D + c) = ghn;
-          if (step == 0) h_prev(row, c) = S(0);
-          if (j < cnt_next) h_prev(off_next + j, c) = h_new;
-          else h_last(k, c) = h_new;
-        });
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible) {
+      // Host: one run per iteration over raw row pointers, so the loop over the d coordinates
+      // vectorises (the step-0 and later-step cases are separate loops: no branch inside).
+      Kokkos::parallel_for("embsr::run_gru::step", Kokkos::RangePolicy<ExecSpace>(exec, 0, cnt), KOKKOS_LAMBDA(const int j) {
+        const int row = off + j, k = order(j), t = run_begin(k) + step;
+        const S* gi_t = &gi(t, 0);
+        const S* bh = &b_hh(0);
+        S* g = &gates(row, 0);
+        S* ghr = &gh(row, 0);
+        S* hp = &h_prev(row, 0);
+        S* out = j < cnt_next ? &h_prev(off_next + j, 0) : &h_last(k, 0);
+        if (step == 0) {
+          EMBSR_IVDEP
+          for (int c = 0; c < D; ++c) {
+            const S ghn = bh[2 * D + c];
+            const S r = math::sigmoid(gi_t[c] + bh[c]);
+            const S z = math::sigmoid(gi_t[D + c] + bh[D + c]);
+            const S n = math::tanh(gi_t[2 * D + c] + r * ghn);
+            g[c] = r;
+            g[D + c] = z;
+            g[2 * D + c] = n;
+            ghr[2 * D + c] = ghn;
+            hp[c] = S(0);
+            out[c] = (S(1) - z) * n;
+          }
+        } else {
+          EMBSR_IVDEP
+          for (int c = 0; c < D; ++c) {
+            const S ghn = ghr[2 * D + c] + bh[2 * D + c];
+            const S r = math::sigmoid(gi_t[c] + ghr[c] + bh[c]);
+            const S z = math::sigmoid(gi_t[D + c] + ghr[D + c] + bh[D + c]);
+            const S n = math::tanh(gi_t[2 * D + c] + r * ghn);
+            g[c] = r;
+            g[D + c] = z;
+            g[2 * D + c] = n;
+            ghr[2 * D + c] = ghn;
+            out[c] = (S(1) - z) * n + z * hp[c];
+          }
+        }
+      });
+    } else {
+      parallel_for_2d(exec, "embsr::run_gru::step", cnt, D,
+          KOKKOS_LAMBDA(const int j, const int c) {
+            const int row = off + j, k = order(j), t = run_begin(k) + step;
+            const S hp = step == 0 ? S(0) : h_prev(row, c);
+            const S ghr = (step == 0 ? S(0) : gh(row, c)) + b_hh(c);
+            const S ghz = (step == 0 ? S(0) : gh(row, D + c)) + b_hh(D + c);
+            const S ghn = (step == 0 ? S(0) : gh(row, 2 * D + c)) + b_hh(2 * D + c);
+            const S r = math::sigmoid(gi(t, c) + ghr);
+            const S z = math::sigmoid(gi(t, D + c) + ghz);
+            const S n = math::tanh(gi(t, 2 * D + c) + r * ghn);
+            const S h_new = (S(1) - z) * n + z * hp;
+            gates(row, c) = r;
+            gates(row, D + c) = z;
+            gates(row, 2 * D + c) = n;
+            gh(row, 2 * D + c) = ghn;
+            if (step == 0) h_prev(row, c) = S(0);
+            if (j < cnt_next) h_prev(off_next + j, c) = h_new;
+            else h_last(k, c) = h_new;
+          });
+    }
   }
 }
 
