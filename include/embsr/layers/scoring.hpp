@@ -580,7 +580,22 @@ void top_k(const ExecSpace& exec, const SV& scores, int k, const IV& ids, const 
             hi[j] = v < nv ? v : worst_id;
           }
           for (int i = K / 2 - 1; i >= 0; --i) topk_sift_down_raw(hv, hi, i, K);
-          for (int v = t + K * nt; v < nv; v += nt) topk_offer(hv, hi, K, static_cast<S>(scores(r, v)), v);
+          int v = t + K * nt;
+          if (nt == 1) {
+            // One thread per row (host backends): blocks of 16 scores are first compared with the
+            // heap's worst entry in a branch-free, vectorisable pass; only a block holding a
+            // candidate (>=: an equal score with a smaller id also ranks higher) is offered entry by
+            // entry. Once the heap holds good scores nearly every block is skipped.
+            constexpr int W = 16;
+            for (; v + W <= nv; v += W) {
+              const S worst = hv[0];
+              int any = 0;
+              for (int c = 0; c < W; ++c) any |= static_cast<S>(scores(r, v + c)) >= worst;
+              if (any)
+                for (int c = 0; c < W; ++c) topk_offer(hv, hi, K, static_cast<S>(scores(r, v + c)), v + c);
+            }
+          }
+          for (; v < nv; v += nt) topk_offer(hv, hi, K, static_cast<S>(scores(r, v)), v);
         }
         team.team_barrier();
         Kokkos::single(Kokkos::PerTeam(team), [&]() {
