@@ -1,7 +1,7 @@
 // One EMBSR training step at trivago scale: peak resident memory and time per step.
 //
 //   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3] [--profile]
-//                    [--jd FILE] [--write-sessions FILE]
+//                    [--jd FILE] [--write-sessions FILE] [--space default|serial]
 //
 // --profile: time per Kokkos kernel label and per GEMM over the steps after the first
 // (kernel_profile.hpp), to see what dominates a step.
@@ -9,6 +9,7 @@
 // Sessions are synthetic (synthetic_sessions.hpp), or with --jd FILE the first B training examples
 // of a real JD log (the item table still has --items rows, or the log's item count if larger);
 // --write-sessions FILE saves them for benchmarks/torch_embsr.py --sessions FILE.
+// --space serial: Kokkos::Serial instead of the default execution space (OpenMP's speedup).
 // Prints the peak resident set size of the process (getrusage) after the steps.
 #include <embsr/embsr.hpp>
 
@@ -25,52 +26,23 @@
 #include <string>
 #include <vector>
 
-int main(int argc, char** argv) {
-  Kokkos::ScopeGuard kokkos(argc, argv);
-  int batch_size = 512, items = 183562, ops = 6, max_length = 50, d = 100, steps = 3;
-  bool profile = false;
-  std::string jd_file, sessions_out;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&] {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_train_step: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return std::atoi(argv[++i]);
-    };
-    if (a == "--batch") batch_size = value();
-    else if (a == "--items") items = value();
-    else if (a == "--ops") ops = value();
-    else if (a == "--max-length") max_length = value();
-    else if (a == "--d") d = value();
-    else if (a == "--steps") steps = value();
-    else if (a == "--profile") profile = true;
-    else if ((a == "--jd" || a == "--write-sessions") && i + 1 < argc) (a == "--jd" ? jd_file : sessions_out) = argv[++i];
-    else if (a.rfind("--kokkos", 0) != 0) {
-      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile] [--jd FILE] [--write-sessions FILE]\n");
-      return 2;
-    }
-  }
-  using Exec = Kokkos::DefaultExecutionSpace;
-  embsr::ExampleSet set;
-  try {
-    if (jd_file.empty()) {
-      set = embsr::bench::synthetic_sessions(batch_size, items, ops, max_length);
-    } else {
-      int log_items = 0;
-      set = embsr::bench::jd_sessions(jd_file, max_length, batch_size, ops, log_items);
-      items = std::max(items, log_items);
-    }
-    if (!sessions_out.empty()) embsr::bench::write_sessions(set, items, ops, sessions_out);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
-    return 1;
-  }
+namespace {
+
+struct Options {
+  int batch_size, items, ops, max_length, d, steps;
+  bool profile;
+  const char* sessions;
+};
+
+// The timed part, on execution space Exec.
+template <class Exec>
+int time_steps(const embsr::ExampleSet& set, const Options& o) {
+  const int batch_size = o.batch_size, items = o.items, ops = o.ops, max_length = o.max_length, d = o.d,
+            steps = o.steps;
   const std::vector<embsr::index_t> ids = embsr::bench::id_range(0, batch_size);
   embsr::BatchBuilder builder;
   const auto host = builder.build(set, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
-  embsr::Batch<Exec::memory_space> batch;
+  embsr::Batch<typename Exec::memory_space> batch;
   batch.copy_from(host);
 
   embsr::Config config;
@@ -81,13 +53,13 @@ int main(int argc, char** argv) {
   config.dropout = 0.5;
   embsr::EMBSR<Exec, float> model(config);
   embsr::Adam<Exec, float> adam(model.num_parameters(), embsr::AdamOptions{});
-  std::printf("sessions: %s\n", jd_file.empty() ? "synthetic" : jd_file.c_str());
+  std::printf("sessions: %s\n", o.sessions);
   std::printf("bench_train_step: B=%d, t<=%d (T=%d micro-behaviors), |V|=%d, |O|=%d, d=%d, %zu parameters, %s, %d threads\n",
               batch_size, max_length, batch.sizes.num_micro, items, ops, d, model.num_parameters(), Exec::name(),
               Exec().concurrency());
   std::vector<double> times;  // steps after the first (which allocates the caches)
   std::unique_ptr<embsr::bench::KernelProfile> kernel_profile;
-  if (profile) kernel_profile = std::make_unique<embsr::bench::KernelProfile>();
+  if (o.profile) kernel_profile = std::make_unique<embsr::bench::KernelProfile>();
   for (int s = 0; s < steps; ++s) {
     if (kernel_profile && s == 1) kernel_profile->record();
     const auto t0 = std::chrono::steady_clock::now();
@@ -118,9 +90,65 @@ int main(int argc, char** argv) {
     std::printf("{\"impl\": \"embsr\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %d, \"items\": %d, \"d\": %d, "
                 "\"max_length\": %d, \"sessions\": \"%s\", \"gemm\": \"%s\", \"step_seconds_median\": %.6f, \"sessions_per_second\": %.1f, \"scoring_gflops\": %.2f, "
                 "\"peak_rss_mib\": %.1f}\n",
-                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, jd_file.empty() ? "synthetic" : "jd",
+                Exec::name(), Exec().concurrency(), batch_size, items, d, max_length, o.sessions,
                 embsr::host_gemm_library(), median, batch_size / median,
                 scoring_flops / median / 1e9, rss);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard kokkos(argc, argv);
+  int batch_size = 512, items = 183562, ops = 6, max_length = 50, d = 100, steps = 3;
+  bool profile = false;
+  std::string jd_file, sessions_out, space = "default";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&] {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_train_step: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--batch") batch_size = value();
+    else if (a == "--items") items = value();
+    else if (a == "--ops") ops = value();
+    else if (a == "--max-length") max_length = value();
+    else if (a == "--d") d = value();
+    else if (a == "--steps") steps = value();
+    else if (a == "--profile") profile = true;
+    else if ((a == "--jd" || a == "--write-sessions" || a == "--space") && i + 1 < argc)
+      (a == "--jd" ? jd_file : a == "--space" ? space : sessions_out) = argv[++i];
+    else if (a.rfind("--kokkos", 0) != 0) {
+      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile] [--jd FILE] [--write-sessions FILE] [--space default|serial]\n");
+      return 2;
+    }
+  }
+  embsr::ExampleSet set;
+  try {
+    if (jd_file.empty()) {
+      set = embsr::bench::synthetic_sessions(batch_size, items, ops, max_length);
+    } else {
+      int log_items = 0;
+      set = embsr::bench::jd_sessions(jd_file, max_length, batch_size, ops, log_items);
+      items = std::max(items, log_items);
+    }
+    if (!sessions_out.empty()) embsr::bench::write_sessions(set, items, ops, sessions_out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 1;
+  }
+  const Options o{batch_size, items, ops, max_length, d, steps, profile, jd_file.empty() ? "synthetic" : "jd"};
+#if defined(KOKKOS_ENABLE_SERIAL)
+  if (space == "serial") return time_steps<Kokkos::Serial>(set, o);
+#endif
+  if (space != "default") {
+    std::fprintf(stderr, "bench_train_step: --space must be default or serial (Kokkos built with Serial), got '%s'\n",
+                 space.c_str());
+    return 2;
+  }
+  return time_steps<Kokkos::DefaultExecutionSpace>(set, o);
 }

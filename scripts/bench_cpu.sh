@@ -3,14 +3,17 @@
 # (benchmarks/torch_embsr.py), measured alternately in one run, several repetitions, medians; plus
 # the SGEMM peak of this machine through the library's gemm() (Eigen), for the achieved fraction.
 #
-#   scripts/bench_cpu.sh [--reps 3] [--items 75160] [--threads 2] [--out out/bench-cpu] [--portable]
+#   scripts/bench_cpu.sh [--reps 3] [--items 75160] [--threads 2] [--out out/bench-cpu] [--portable] [--synthetic]
 #
 # Builds in build-native/ with -march=native (EMBSR_NATIVE=ON: Eigen's AVX2/AVX-512 GEMM), or in
 # build/ (SSE2, the compiler's default for x86-64) with --portable.
 #
-# Training: B 512, t <= 40, d 100, synthetic sessions of one recipe on both sides
-# (benchmarks/synthetic_sessions.hpp). Inference: batch 1 on one thread and batch 512 on --threads,
-# |V| 183,562. Prints Markdown tables; raw logs in --out.
+# Training: B 512, t <= 40, d 100, |V| --items: the first 512 training sessions of the JD Appliances
+# sample shipped in data/ (real micro-behavior sequences; item ids from its vocabulary, scored
+# against the full table), the same file on both sides (bench_train_step --write-sessions, then
+# torch_embsr.py --sessions); --synthetic uses benchmarks/synthetic_sessions.hpp's recipe instead.
+# Inference: batch 1 on one thread and batch 512 on --threads, |V| 183,562, synthetic sessions.
+# OpenMP waits in its default way (OMP_WAIT_POLICY unset). Prints Markdown tables; raw logs in --out.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 reps=3
@@ -19,6 +22,7 @@ threads=2
 out="$root/out/bench-cpu"
 build="$root/build-native"
 native=(-- -DEMBSR_NATIVE=ON)
+sessions=(--jd "$root/data/jd_appliances/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample")
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
@@ -26,7 +30,8 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --portable) build="$root/build"; native=(); shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --synthetic) sessions=(); shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench_cpu.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,17 +40,24 @@ done
 mkdir -p "$out"
 python=/usr/bin/python3
 bench="$build/benchmarks"
-export OMP_PROC_BIND=false OMP_WAIT_POLICY=passive
+export OMP_PROC_BIND=false
+unset OMP_WAIT_POLICY
 json() { grep -E '^\{"impl"' "$1" || true; }
 
 echo "[bench_cpu] SGEMM peak"
-OMP_NUM_THREADS=$threads "$bench/bench_gemm" --n 4096 --repeats 3 >"$out/gemm.log" 2>&1
+OMP_NUM_THREADS=$threads "$bench/bench_gemm" --n 4096 --repeats 3 --batch 512 --items "$items" --d 100 \
+  >"$out/gemm.log" 2>&1
+torch_sessions=()
+if [[ ${#sessions[@]} -gt 0 ]]; then
+  sessions+=(--write-sessions "$out/sessions.tsv")
+  torch_sessions=(--sessions "$out/sessions.tsv")
+fi
 for r in $(seq 1 "$reps"); do
   echo "[bench_cpu] repetition $r of $reps: training step, embsr then PyTorch"
   OMP_NUM_THREADS=$threads "$bench/bench_train_step" --batch 512 --items "$items" --max-length 40 --d 100 \
-    --steps 4 >"$out/train_embsr_$r.log" 2>&1
+    --steps 4 "${sessions[@]}" >"$out/train_embsr_$r.log" 2>&1
   "$python" "$root/benchmarks/torch_embsr.py" --bench --device cpu --threads "$threads" --batch 512 --items "$items" \
-    --max-length 40 --d 100 --steps 3 --warmup 1 >"$out/train_torch_$r.log" 2>&1
+    --max-length 40 --d 100 --steps 3 --warmup 1 "${torch_sessions[@]}" >"$out/train_torch_$r.log" 2>&1
 done
 echo "[bench_cpu] inference: embsr (batch 1 on 1 thread, batch 512 on $threads), PyTorch"
 OMP_NUM_THREADS=1 "$bench/bench_inference" --items 183562 --max-length 50 --d 100 --calls 300 --batch 512 \
@@ -61,14 +73,20 @@ out, reps, threads = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def lines(name):
     p = out / name
     return [json.loads(l) for l in p.read_text().splitlines() if l.startswith('{"impl"')] if p.exists() else []
-gemm = lines("gemm.log")[-1]
+gemm = lines("gemm.log")[0]
+shapes = [l for l in lines("gemm.log") if l["impl"] == "embsr-gemm-shape"]
 e = [lines(f"train_embsr_{r}.log")[-1] for r in range(1, reps + 1)]
 t = [lines(f"train_torch_{r}.log")[-1] for r in range(1, reps + 1)]
 es = statistics.median(x["step_seconds_median"] for x in e)
 ts = statistics.median(x["step_seconds_median"] for x in t)
 eg = statistics.median(x["scoring_gflops"] for x in e)
-print(f"\nSGEMM 4096^3 through gemm() (Eigen), {gemm['threads']} threads: {gemm['gflops']:.1f} GFLOP/s\n")
-print(f"| training step, B 512, t <= 40, |V| {e[0]['items']}, d 100, {threads} threads | embsr | PyTorch | ratio |")
+print(f"\nSGEMM 4096^3 through gemm() ({gemm.get('library', 'Eigen')}), {gemm['threads']} threads: "
+      f"{gemm['gflops']:.1f} GFLOP/s")
+for x in shapes:
+    print(f"  {x['shape']}: {1e3 * x['seconds']:.1f} ms, {x['gflops']:.1f} GFLOP/s")
+print()
+print(f"| training step, B 512, t <= 40, |V| {e[0]['items']}, d 100, {threads} threads, "
+      f"{e[0].get('sessions', 'synthetic')} sessions | embsr | PyTorch | ratio |")
 print("|---|---:|---:|---:|")
 print(f"| median step (median of {reps} runs) | {es:.3f} s | {ts:.3f} s | {ts / es:.2f}x |")
 print(f"| sessions/s | {512 / es:.0f} | {512 / ts:.0f} | |")

@@ -59,13 +59,14 @@ TEMPLATE_LIST_TEST_CASE("gemm: all transpose combinations, alpha and beta, libra
 }
 
 // Float (sgemm) and the degenerate shapes a batch-1 request produces: one row, one column, k = 1.
-TEMPLATE_LIST_TEST_CASE("gemm: float, one-row, one-column and k = 1 shapes against the Kokkos kernel", "[layers][gemm]",
+TEMPLATE_LIST_TEST_CASE("gemm: float, one-row (short and long), one-column and k = 1 shapes against the Kokkos kernel", "[layers][gemm]",
                         embsr::test::ExecutionSpaces) {
   using Exec = TestType;
   using M = typename Exec::memory_space;
   using MatF = Kokkos::View<float**, Kokkos::LayoutRight, M>;
   INFO("host GEMM library: " << embsr::host_gemm_library());
-  const int shapes[][3] = {{1, 7, 5}, {6, 1, 5}, {4, 3, 1}, {1, 1, 9}, {33, 17, 100}};
+  // {1, 20000, 3}: a single row against a long matrix, split over the threads on host backends.
+  const int shapes[][3] = {{1, 7, 5}, {6, 1, 5}, {4, 3, 1}, {1, 1, 9}, {33, 17, 100}, {1, 20000, 3}};
   for (const auto& s : shapes) {
     const int m = s[0], n = s[1], k = s[2];
     for (auto ta : {embsr::Trans::No, embsr::Trans::Yes})
