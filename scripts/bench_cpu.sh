@@ -64,8 +64,10 @@ OMP_NUM_THREADS=1 "$bench/bench_inference" --items 183562 --max-length 50 --d 10
   --batches 3 >"$out/infer_embsr_1thread.log" 2>&1
 OMP_NUM_THREADS=$threads "$bench/bench_inference" --items 183562 --max-length 50 --d 100 --calls 300 --batch 512 \
   --batches 5 >"$out/infer_embsr_${threads}threads.log" 2>&1
-"$python" "$root/benchmarks/torch_embsr.py" --infer --device cpu --threads 1 --items 183562 --max-length 50 --d 100 \
-  --steps 20 --warmup 2 --batch 512 >"$out/infer_torch_1thread.log" 2>&1
+for t in 1 "$threads"; do
+  "$python" "$root/benchmarks/torch_embsr.py" --infer --device cpu --threads "$t" --items 183562 --max-length 50 \
+    --d 100 --steps 20 --warmup 2 --batch 512 >"$out/infer_torch_${t}thread.log" 2>&1
+done
 
 "$python" - "$out" "$reps" "$threads" <<'EOF'
 import json, pathlib, statistics, sys
@@ -94,18 +96,25 @@ print(f"| scoring GEMMs' GFLOP/s (6 B |V| d per step) | {eg:.1f} ({100 * eg / ge
       f"{6 * 512 * e[0]['items'] * 100 / ts / 1e9:.1f} | |")
 print(f"| peak resident memory | {e[0]['peak_rss_mib']:.0f} MiB | {t[0].get('peak_memory_mib', 0):.0f} MiB | |")
 i1, i2 = lines("infer_embsr_1thread.log"), lines(f"infer_embsr_{threads}threads.log")
-ti = {x["batch"]: x for x in lines("infer_torch_1thread.log")}
+t1 = {x["batch"]: x for x in lines("infer_torch_1thread.log")}
+t2 = {x["batch"]: x for x in lines(f"infer_torch_{threads}thread.log")}
+def ms(d, b, key):
+    return f"{1e3 * d[b][key]:.2f} ms" if b in d else ""
 if i1 and i2:
     i1, i2 = i1[-1], i2[-1]
-    print(f"\n| inference, |V| 183,562, top-20, end to end | embsr | PyTorch (1 thread) |")
-    print("|---|---:|---:|")
-    t1 = ti.get(1)
-    print(f"| batch 1, 1 thread, p50 | {i1['batch1_p50_ms']:.2f} ms | "
-          f"{1e3 * t1['end_to_end_seconds_median']:.2f} ms |" if t1 else f"| batch 1, p50 | {i1['batch1_p50_ms']:.2f} ms | |")
-    print(f"| batch 1, 1 thread, p99 | {i1['batch1_p99_ms']:.2f} ms | "
-          f"{1e3 * t1['end_to_end_seconds_p99']:.2f} ms |" if t1 else f"| batch 1, p99 | {i1['batch1_p99_ms']:.2f} ms | |")
-    tb = ti.get(512)
-    print(f"| batch 512, {threads} threads (PyTorch: 1) | {i2['batch_sessions_per_second']:.0f} sessions/s | "
-          + (f"{tb['end_to_end_sessions_per_second']:.0f} sessions/s |" if tb else " |"))
-    print(f"| peak resident memory | {i2['peak_rss_mib']:.0f} MiB | |")
+    print(f"\n| inference, |V| 183,562, top-20, end to end | embsr | PyTorch | ratio |")
+    print("|---|---:|---:|---:|")
+    def row(what, ours, d, b, key):
+        theirs = d.get(b, {}).get(key)
+        print(f"| {what} | {ours:.2f} ms | {ms(d, b, key)} | {1e3 * theirs / ours if theirs else 0:.1f}x |")
+    row("batch 1, 1 thread, p50", i1["batch1_p50_ms"], t1, 1, "end_to_end_seconds_median")
+    row("batch 1, 1 thread, p99", i1["batch1_p99_ms"], t1, 1, "end_to_end_seconds_p99")
+    row(f"batch 1, {threads} threads, p50", i2["batch1_p50_ms"], t2, 1, "end_to_end_seconds_median")
+    row(f"batch 1, {threads} threads, p99", i2["batch1_p99_ms"], t2, 1, "end_to_end_seconds_p99")
+    for label, mine, d in (("1 thread", i1, t1), (f"{threads} threads", i2, t2)):
+        theirs = d.get(512, {}).get("end_to_end_sessions_per_second")
+        print(f"| batch 512, {label} | {mine['batch_sessions_per_second']:.0f} sessions/s | "
+              + (f"{theirs:.0f} sessions/s | {mine['batch_sessions_per_second'] / theirs:.1f}x |" if theirs else " | |"))
+    print(f"| peak resident memory ({threads} threads) | {i2['peak_rss_mib']:.0f} MiB | "
+          f"{t2.get(512, {}).get('peak_memory_mib', 0):.0f} MiB | |")
 EOF
