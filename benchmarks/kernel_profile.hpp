@@ -4,7 +4,8 @@
 // its end; on host backends a kernel is synchronous, on a GPU the end callback fences first, so the
 // numbers are the kernels' real durations (and the profile itself slows a GPU step down a little).
 // Regions nest around kernels (a region's time includes its kernels'); gemm() runs no kernels on
-// host memory, so its region is the BLAS call.
+// host memory, so its region is the BLAS call. Also counts the View allocations made while
+// recording, by label: a training loop should stop allocating after its first step.
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +29,7 @@ struct State {
   std::map<std::string, std::pair<double, long>> totals;  // label -> (seconds, calls)
   std::vector<std::pair<std::string, Clock::time_point>> open_kernels;  // indexed by kernel id
   std::vector<std::pair<std::string, Clock::time_point>> open_regions;  // a stack
+  std::map<std::string, std::pair<long, std::uint64_t>> allocations;  // label -> (count, bytes)
 };
 
 inline State& state() {
@@ -65,6 +67,14 @@ inline void pop_region() {
   s.open_regions.pop_back();
 }
 
+inline void allocate(const Kokkos::Tools::SpaceHandle, const char* label, const void*, const std::uint64_t bytes) {
+  auto& s = state();
+  if (!s.on) return;
+  auto& e = s.allocations[label];
+  e.first += 1;
+  e.second += bytes;
+}
+
 }  // namespace kernel_profile_detail
 
 // Install once after Kokkos::initialize; record() / pause() choose which steps count.
@@ -81,6 +91,7 @@ class KernelProfile {
     tools::set_end_parallel_scan_callback(end_kernel);
     tools::set_push_region_callback(push_region);
     tools::set_pop_region_callback(pop_region);
+    tools::set_allocate_data_callback(allocate);
   }
   void record() { kernel_profile_detail::state().on = true; }
   void pause() { kernel_profile_detail::state().on = false; }
@@ -103,6 +114,18 @@ class KernelProfile {
     }
     std::printf("  %9.2f %5.1f%%          all Kokkos kernels (the rest: GEMMs, host code, allocation)\n",
                 1e3 * kernels / steps, 100.0 * kernels / steps / step_seconds);
+    const auto& allocations = kernel_profile_detail::state().allocations;
+    long count = 0;
+    std::uint64_t bytes = 0;
+    for (const auto& a : allocations) {
+      count += a.second.first;
+      bytes += a.second.second;
+    }
+    std::printf("View allocations per step: %.1f (%.2f MiB)%s\n", static_cast<double>(count) / steps,
+                static_cast<double>(bytes) / steps / (1024.0 * 1024.0), count ? ", by label:" : "");
+    for (const auto& a : allocations)
+      std::printf("  %7.1f x %10.1f KiB  %s\n", static_cast<double>(a.second.first) / steps,
+                  static_cast<double>(a.second.second) / static_cast<double>(a.second.first) / 1024.0, a.first.c_str());
   }
 };
 

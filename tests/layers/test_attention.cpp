@@ -251,11 +251,13 @@ TEMPLATE_LIST_TEST_CASE("attention: forward matches MODEL.md 4.2 and every gradi
         CHECK(std::all_of(gr.begin(), gr.end(), [](double x) { return x == 0.0; }));
       }
       // A second backward adds the same amounts again.
-      const auto once = to_vector(grad.P), dxm_once = to_vector(dxm);
+      // (grad.P and grad.R go through ScatterViews kept in the cache: the second call reuses them.)
+      const auto once = to_vector(grad.P), dxm_once = to_vector(dxm), r_once = to_vector(grad.R);
       embsr::attention_backward(Exec(), batch, op0, xs, xm, layer.params(), opt, cache, R, dxs, dxm, grad.params());
       Kokkos::fence();
-      const auto twice = to_vector(grad.P), dxm_twice = to_vector(dxm);
+      const auto twice = to_vector(grad.P), dxm_twice = to_vector(dxm), r_twice = to_vector(grad.R);
       for (std::size_t i = 0; i < once.size(); ++i) CHECK(twice[i] == Approx(2 * once[i]).margin(kAddTol));
+      for (std::size_t i = 0; i < r_once.size(); ++i) CHECK(r_twice[i] == Approx(2 * r_once[i]).margin(kAddTol));
       for (std::size_t i = 0; i < dxm_once.size(); ++i) CHECK(dxm_twice[i] == Approx(2 * dxm_once[i]).margin(kAddTol));
     }
 }

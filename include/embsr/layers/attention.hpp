@@ -12,6 +12,7 @@
 // only per-session [t_b + 1] score / weight vectors (ragged [T + B], session b at micro_offsets[b] + b).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
 
@@ -67,6 +68,10 @@ struct AttentionCache {
   // Backward workspace: attention_backward reads the cache as const, these only hold scratch.
   mutable Mat<Scalar, MemorySpace> dz_storage, df_storage, dh1_storage, dq_storage;
   mutable Vec<Scalar, MemorySpace> de_storage;
+  // attention_backward's ScatterViews for dP and dR (their type depends on the execution space,
+  // so they are kept type-erased; scatter_tag says which type), reused so a step does not allocate.
+  mutable std::shared_ptr<void> scatter;
+  mutable const void* scatter_tag = nullptr;
 };
 
 namespace attention_detail {
@@ -75,6 +80,30 @@ inline constexpr double kLayerNormEps = 1e-5;
 
 struct Dims {
   index_t B = 0, T = 0, d = 0, L = 0;
+};
+
+// The ScatterViews of attention_backward for one execution space and scalar type.
+template <class ExecSpace, class Scalar>
+struct Scatters {
+  using SV = Kokkos::Experimental::ScatterView<Scalar**, Kokkos::LayoutRight, ExecSpace>;
+  SV dP, dR;
+  const void* dP_data = nullptr;
+  const void* dR_data = nullptr;
+  std::size_t p0 = 0, p1 = 0, r0 = 0, r1 = 0;  // the extents they were made for
+  template <class PV, class RV>
+  Scatters(const PV& p, const RV& r, bool rel)
+      : dP(p), dR(rel ? SV(r) : SV()), dP_data(p.data()), dR_data(rel ? r.data() : nullptr), p0(p.extent(0)),
+        p1(p.extent(1)), r0(rel ? r.extent(0) : 0), r1(rel ? r.extent(1) : 0) {}
+  // Built for these gradient Views (on GPUs a ScatterView adds into the View it was made from).
+  template <class PV, class RV>
+  bool fits(const PV& p, const RV& r, bool rel) const {
+    return p.data() == dP_data && p.extent(0) == p0 && p.extent(1) == p1 &&
+           (rel ? r.data() == dR_data && r.extent(0) == r0 && r.extent(1) == r1 : dR_data == nullptr);
+  }
+  static const void* tag() {
+    static const char t = 0;
+    return &t;
+  }
 };
 
 template <class V>
@@ -390,10 +419,20 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
   const Scalar keep = drop ? static_cast<Scalar>(1.0 / (1.0 - rate)) : Scalar(1);
   // dP and dR receive from every session: a ScatterView makes those sums per-thread copies on host
   // backends (a float atomic_add there is a compare-and-swap loop, and made this kernel 4% of a
-  // training step) and atomics on GPUs.
-  using Scatter = Kokkos::Experimental::ScatterView<Scalar**, Kokkos::LayoutRight, ExecSpace>;
-  Scatter scatter_dP(dP);
-  Scatter scatter_dR = rel ? Scatter(dR) : Scatter();
+  // training step) and atomics on GPUs. Kept in the cache and zeroed here, not reallocated.
+  using Scatters = attention_detail::Scatters<ExecSpace, Scalar>;
+  auto scatters = std::static_pointer_cast<Scatters>(cache.scatter);
+  if (cache.scatter_tag != Scatters::tag() || !scatters->fits(dP, dR, rel)) {
+    scatters = std::make_shared<Scatters>(dP, dR, rel);
+    cache.scatter = scatters;
+    cache.scatter_tag = Scatters::tag();
+  } else {
+    // reset_except: where the ScatterView is the gradient View itself (GPUs, Serial), leave it.
+    scatters->dP.reset_except(exec, dP);
+    if (rel) scatters->dR.reset_except(exec, dR);
+  }
+  const auto scatter_dP = scatters->dP;
+  const auto scatter_dR = scatters->dR;
   using Team = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
   Kokkos::parallel_for(
       "embsr::attention::attend_grad", Kokkos::TeamPolicy<ExecSpace>(exec, B, Kokkos::AUTO),
