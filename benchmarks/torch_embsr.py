@@ -546,11 +546,13 @@ def _setup(args, training, num_sessions=None):
 def main_bench(args):
     device, cfg, _, host, setup_s = _setup(args, training=True)
     bt = prepare_batch(cfg, host, device)
-    P = init_params(cfg, args.seed, device)
+    # The oracle computes in float64 (its own tensors are created so): time it as the tests run it.
+    P = init_params(cfg, args.seed, device, dtype=torch.float64 if args.oracle else torch.float32)
     opt = torch.optim.Adam(list(P.values()), lr=1e-3, amsgrad=True, foreach=(device.type == "cuda"))
     n_par = sum(p.numel() for p in P.values())
     print(f"torch_embsr --bench: B={bt['B']}, t<={args.max_length} (T={bt['T']} micro-behaviors, N={bt['N']} macro, "
-          f"C={bt['C']} nodes), |V|={args.items}, |O|={args.ops}, d={args.d}, {n_par} parameters, float32, "
+          f"C={bt['C']} nodes), |V|={args.items}, |O|={args.ops}, d={args.d}, {n_par} parameters, "
+          f"{'float64 (the oracle)' if args.oracle else 'float32'}, "
           f"{device}{' (' + torch.cuda.get_device_name(device) + ')' if device.type == 'cuda' else ''}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}, run_gru={args.run_gru} "
           f"(host batch build {setup_s:.2f} s)", flush=True)
@@ -560,7 +562,10 @@ def main_bench(args):
         _sync(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        _, loss = forward_batched(cfg, P, bt, dropout="native", run_gru=args.run_gru)
+        if args.oracle:  # the test oracle itself: a loop over sessions (tests/oracle/embsr_oracle.py)
+            _, loss = oracle.forward(cfg, P, host)
+        else:
+            _, loss = forward_batched(cfg, P, bt, dropout="native", run_gru=args.run_gru)
         loss.backward()
         opt.step()
         _sync(device)
@@ -570,7 +575,8 @@ def main_bench(args):
         if i >= args.warmup:
             times.append(sec)
     med = float(np.median(times))
-    result = {"impl": "pytorch", **_common_json(args, device), "batch": bt["B"], "step_seconds_median": med,
+    result = {"impl": "pytorch-oracle" if args.oracle else "pytorch", **_common_json(args, device), "batch": bt["B"],
+              "step_seconds_median": med,
               "step_seconds_all": times, "sessions_per_second": bt["B"] / med,
               "peak_memory_mib": _peak_memory_mib(device)}
     print(f"median {med:.4f} s/step, {bt['B'] / med:.1f} sessions/s, peak memory {result['peak_memory_mib']:.1f} MiB")
@@ -647,6 +653,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=None,
                     help="sessions and parameters (default 2024 for --bench as bench_train_step, 7 for --infer as "
                          "bench_inference)")
+    ap.add_argument("--oracle", action="store_true",
+                    help="--bench: time the test oracle's forward (tests/oracle/embsr_oracle.py, one session at a "
+                         "time, float64 as the tests run it) instead of the batched float32 model")
     ap.add_argument("--run-gru", default="packed", choices=["packed", "loop"],
                     help="operation-run GRU: PyTorch's GRU kernel on packed runs, or an explicit cell loop")
     args = ap.parse_args(argv)

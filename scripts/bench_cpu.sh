@@ -59,6 +59,9 @@ for r in $(seq 1 "$reps"); do
   "$python" "$root/benchmarks/torch_embsr.py" --bench --device cpu --threads "$threads" --batch 512 --items "$items" \
     --max-length 40 --d 100 --steps 3 --warmup 1 "${torch_sessions[@]}" >"$out/train_torch_$r.log" 2>&1
 done
+echo "[bench_cpu] training step of the test oracle itself (one session at a time, float64), once"
+"$python" "$root/benchmarks/torch_embsr.py" --bench --oracle --device cpu --threads "$threads" --batch 512 \
+  --items "$items" --max-length 40 --d 100 --steps 2 --warmup 1 "${torch_sessions[@]}" >"$out/train_oracle.log" 2>&1
 echo "[bench_cpu] inference: embsr (batch 1 on 1 thread, batch 512 on $threads), PyTorch"
 OMP_NUM_THREADS=1 "$bench/bench_inference" --items 183562 --max-length 50 --d 100 --calls 300 --batch 512 \
   --batches 3 >"$out/infer_embsr_1thread.log" 2>&1
@@ -95,6 +98,11 @@ print(f"| sessions/s | {512 / es:.0f} | {512 / ts:.0f} | |")
 print(f"| scoring GEMMs' GFLOP/s (6 B |V| d per step) | {eg:.1f} ({100 * eg / gemm['gflops']:.0f}% of SGEMM peak) | "
       f"{6 * 512 * e[0]['items'] * 100 / ts / 1e9:.1f} | |")
 print(f"| peak resident memory | {e[0]['peak_rss_mib']:.0f} MiB | {t[0].get('peak_memory_mib', 0):.0f} MiB | |")
+o = lines("train_oracle.log")
+if o:
+    os_ = o[-1]["step_seconds_median"]
+    print(f"\nThe test oracle (tests/oracle/embsr_oracle.py: one session at a time, float64, autograd), same sessions, "
+          f"{threads} threads: {os_:.2f} s per step, {512 / os_:.0f} sessions/s; embsr is {os_ / es:.1f}x faster.")
 i1, i2 = lines("infer_embsr_1thread.log"), lines(f"infer_embsr_{threads}threads.log")
 t1 = {x["batch"]: x for x in lines("infer_torch_1thread.log")}
 t2 = {x["batch"]: x for x in lines(f"infer_torch_{threads}thread.log")}
