@@ -9,6 +9,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/parallel.hpp>
 #include <embsr/core/random.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/core/types.hpp>

@@ -131,17 +131,17 @@ inline cublasHandle_t cublas_handle() {
 template <class ExecSpace, class AV, class BV, class CV, class S>
 void cublas_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A, const BV& B, S beta, const CV& C,
                  int k) {
-  const auto ld = [](const auto& v) { return blas_ld(v); };
   const int m = static_cast<int>(C.extent(0)), n = static_cast<int>(C.extent(1));
+  const int lda = blas_ld(A), ldb = blas_ld(B), ldc = blas_ld(C);
   const cublasHandle_t h = cublas_handle();
   cublasSetStream(h, exec.cuda_stream());
   const cublasOperation_t opb = tb == Trans::No ? CUBLAS_OP_N : CUBLAS_OP_T;
   const cublasOperation_t opa = ta == Trans::No ? CUBLAS_OP_N : CUBLAS_OP_T;
   cublasStatus_t st;
   if constexpr (std::is_same<S, float>::value)
-    st = cublasSgemm(h, opb, opa, n, m, k, &alpha, B.data(), ld(B), A.data(), ld(A), &beta, C.data(), ld(C));
+    st = cublasSgemm(h, opb, opa, n, m, k, &alpha, B.data(), ldb, A.data(), lda, &beta, C.data(), ldc);
   else
-    st = cublasDgemm(h, opb, opa, n, m, k, &alpha, B.data(), ld(B), A.data(), ld(A), &beta, C.data(), ld(C));
+    st = cublasDgemm(h, opb, opa, n, m, k, &alpha, B.data(), ldb, A.data(), lda, &beta, C.data(), ldc);
   if (st != CUBLAS_STATUS_SUCCESS)
     throw Error("gemm: cuBLAS gemm failed with status " + std::to_string(static_cast<int>(st)));
 }

@@ -5,8 +5,8 @@
 // On GPUs this is an MDRangePolicy. On host backends Kokkos 3.x's MDRangePolicy walks tiles through
 // an index-decoding loop that the compiler cannot vectorise (it was the slowest part of several
 // element-wise kernels); here each thread takes whole rows and runs a plain inner loop over the
-// contiguous columns instead, which the compiler can vectorise. A short, wide range (fewer rows than 2 threads each) is split by
-// element so that a batch-1 request still uses every thread.
+// contiguous columns instead, which the compiler can vectorise. A short, wide range (fewer rows
+// than 2 per thread) is split by element so that a batch-1 request still uses every thread.
 
 #include <string>
 #include <type_traits>
@@ -28,13 +28,18 @@
 
 namespace embsr {
 
+// The execution space runs on the host (Serial, OpenMP, Threads): kernels may take a host-only
+// branch there (plain loops the compiler vectorises, Eigen, per-thread buffers).
+template <class ExecSpace>
+inline constexpr bool host_execution_space =
+    Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+
 template <class ExecSpace, class F>
 void parallel_for_2d(const ExecSpace& exec, const std::string& label, std::size_t rows, std::size_t cols, const F& f) {
   static_assert(Kokkos::is_execution_space<ExecSpace>::value, "parallel_for_2d: first argument must be an execution space");
   const int n = static_cast<int>(rows), m = static_cast<int>(cols);
   if (n == 0 || m == 0) return;
-  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
-  if constexpr (host) {
+  if constexpr (host_execution_space<ExecSpace>) {
     if (n >= 2 * exec.concurrency() || n >= m) {
       Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, n), KOKKOS_LAMBDA(const int i) {
         EMBSR_IVDEP
@@ -61,8 +66,7 @@ void add_column_sums(const ExecSpace& exec, const std::string& label, const DYV&
   using S = typename DBV::non_const_value_type;
   const int n = static_cast<int>(dY.extent(0)), m = static_cast<int>(dY.extent(1));
   if (m == 0) return;
-  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
-  if constexpr (host) {
+  if constexpr (host_execution_space<ExecSpace>) {
     constexpr int W = 16;
     Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, (m + W - 1) / W), KOKKOS_LAMBDA(const int blk) {
       const int j0 = blk * W, w = m - j0 < W ? m - j0 : W;

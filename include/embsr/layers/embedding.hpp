@@ -51,8 +51,7 @@ void embedding_backward(const ExecSpace& exec, const IdsV& ids, const DOutV& dou
   using S = typename DTableV::non_const_value_type;
   const int n = static_cast<int>(dout.extent(0)), d = static_cast<int>(dout.extent(1));
   if (n == 0 || d == 0) return;
-  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
-  if constexpr (host) {
+  if constexpr (host_execution_space<ExecSpace>) {
     // Host: P parts, part p owns the table rows with id % P == p and scans every input row in
     // order, so no two threads write one row, no atomics are needed (a float atomic_add is a
     // compare-and-swap loop on a CPU), and each table row sums its inputs in input order whatever P is.

@@ -67,7 +67,6 @@ MatRef<Scalar, MemorySpace> block(const Mat<Scalar, MemorySpace>& storage, std::
   return MatRef<Scalar, MemorySpace>(storage.data() + row0 * m, n, m);
 }
 
-// db[j] += sum over rows of dY(i, j), one thread per column (fixed summation order).
 template <class Scalar, class MemorySpace>
 void check_gru_params(const GruParams<Scalar, MemorySpace>& p, std::size_t d_in, std::size_t d, const char* who) {
   if (p.W_ih.extent(0) != 3 * d || p.W_ih.extent(1) != d_in || p.W_hh.extent(0) != 3 * d || p.W_hh.extent(1) != d ||
@@ -176,7 +175,7 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
       gemm(exec, Trans::No, Trans::Yes, S(1),
            gru_detail::block(h_prev, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), d), W_hh, S(0),
            gru_detail::block(gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d));
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible) {
+    if constexpr (host_execution_space<ExecSpace>) {
       // Host: one run per iteration over raw row pointers, so the loop over the d coordinates
       // vectorises (the step-0 and later-step cases are separate loops: no branch inside).
       Kokkos::parallel_for("embsr::run_gru::step", Kokkos::RangePolicy<ExecSpace>(exec, 0, cnt), KOKKOS_LAMBDA(const int j) {

@@ -78,11 +78,6 @@ void check_fusion_params(const char* where, const FusionParams<S, M>& p, std::si
                           std::to_string(p.b_f.extent(0)));
 }
 
-// Kernels with a host-only branch (plain lambdas, Eigen inside) for host execution spaces.
-template <class ExecSpace>
-inline constexpr bool host_exec =
-    Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
-
 // Row b of a host [B x V] LayoutRight View as an Eigen array (contiguous: no copy).
 template <class SV>
 auto host_row(const SV& scores, int b) {
@@ -127,7 +122,7 @@ void normalise_rows(const ExecSpace& exec, const XV& X, const MatRef<S, M>& Xn, 
   const int n = static_cast<int>(X.extent(0)), d = static_cast<int>(X.extent(1));
   if (n == 0) return;
   const S eps = static_cast<S>(kNormEps);
-  if constexpr (host_exec<ExecSpace>) {
+  if constexpr (host_execution_space<ExecSpace>) {
     // Host: a row per iteration with plain loops over its d entries (a one-thread team per row
     // cost more in scheduling than the row's arithmetic at V = 75k).
     Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, n), KOKKOS_LAMBDA(const int r) {
@@ -172,7 +167,7 @@ void normalise_rows_backward(const ExecSpace& exec, const XV& X, const VecRef<S,
   const int n = static_cast<int>(X.extent(0)), d = static_cast<int>(X.extent(1));
   if (n == 0) return;
   const S eps = static_cast<S>(kNormEps);
-  if constexpr (host_exec<ExecSpace>) {  // as in normalise_rows
+  if constexpr (host_execution_space<ExecSpace>) {  // as in normalise_rows
     Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, n), KOKKOS_LAMBDA(const int r) {
       const S c = norms(r);
       const bool clamped = !(c > eps);
@@ -372,7 +367,7 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   const auto lse = cache.lse;
   const auto row_loss = cache.row_loss;
   const int nv = static_cast<int>(V);
-  if constexpr (scoring_detail::host_exec<ExecSpace>) {
+  if constexpr (host_execution_space<ExecSpace>) {
     // Host: one row per iteration, Eigen's vectorised max and our vectorisable float exp (AVX2: 8
     // floats per instruction; libm's scalar expf made this 27% of a training step). Each row's
     // result depends only on that row, so neither the batch nor the thread count changes it.
@@ -447,7 +442,7 @@ void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV&
   const auto scores = cache.scores;
   const auto lse = cache.lse;
   const S inv_b = S(1) / static_cast<S>(B);
-  if constexpr (scoring_detail::host_exec<ExecSpace>) {
+  if constexpr (host_execution_space<ExecSpace>) {
     // Host: vectorised exp per row, as in the forward.
     const int nv = static_cast<int>(V);
     Kokkos::parallel_for("embsr::scoring::dscores", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(B)),
@@ -551,8 +546,7 @@ void top_k(const ExecSpace& exec, const SV& scores, int k, const IV& ids, const 
   using member_type = typename Policy::member_type;
   using ScratchS = Kokkos::View<S*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
   using ScratchI = Kokkos::View<int*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
-  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
-  int T = team_size > 0 ? team_size : (host ? 1 : 128);
+  int T = team_size > 0 ? team_size : (host_execution_space<ExecSpace> ? 1 : 128);
   // Per-thread heaps plus the merge heap; keep level-0 scratch (shared memory on GPUs) under 40 KB.
   const auto bytes_for = [&](int t) {
     return ScratchS::shmem_size(static_cast<std::size_t>((t + 1) * K)) +
