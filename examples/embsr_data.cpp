@@ -12,8 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -73,7 +75,9 @@ int run_stats(const Args& a) {
         {"truncated_sessions", ps.truncated_sessions},
         {"load_seconds", load_s},
         {"preprocess_seconds", prep_s}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout.flush();
+    if (!std::cout) throw embsr::Error(std::string("cannot write standard output: ") + std::strerror(errno));
     return 0;
   }
 
@@ -101,6 +105,9 @@ int run_stats(const Args& a) {
   print_lengths("distinct items (c)", st.distinct_items);
   std::printf("  %-26s %.1f%%\n", "target occurs in input", 100.0 * st.target_in_input);
   std::printf("\nload %.3f s, preprocess %.3f s\n", load_s, prep_s);
+  // A full disk under a redirect must not pass for success.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    throw embsr::Error(std::string("cannot write standard output: ") + std::strerror(errno));
   return 0;
 }
 

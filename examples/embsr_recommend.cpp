@@ -1,30 +1,44 @@
 // embsr-recommend: next-item recommendations from a trained checkpoint.
 //
 //   embsr-recommend --model ckpt.bin [--input FILE|-] [--format jsonl|jd] [--k 20] [--exclude-seen]
-//                   [--next-op NAME] [--lenient]
+//                   [--next-op NAME] [--lenient] [--memory-limit SIZE]
 //
-// Input, one session per line (blank lines are ignored):
+// Input, one session per line (blank lines are ignored), parsed by embsr/serve/request_parser.hpp:
 //   jsonl  {"session": [{"item": "123", "operation": "Cart"}, ...]}
 //          or {"items": ["123", ...], "operations": ["Cart", ...]}   (item ids may be JSON integers)
-//   jd     the JD micro-behavior log format: tokens "sku+behavior_type+..." separated by whitespace,
-//          behavior_type 1..10 mapped to the JD operation names (embsr::jd_operation_names()).
+//   jd     the JD micro-behavior log format, with the loader's rules: tokens
+//          "sku+behavior_type+category+time_interval+dwell_time" (five unsigned integers) separated by
+//          whitespace, behavior_type 1..10 mapped to the JD operation names (embsr::jd_operation_names()).
 // Output, one JSON line per input session, in input order:
 //   {"items": [...], "scores": [...], "unknown_items": [...], "unknown_operations": [...]}
-// A malformed line (or a session without any known item and operation) stops the run with
-// "input:LINE: reason" on stderr and exit status 1. With --lenient the line is reported on stderr
-// and answered with {"line": LINE, "error": "reason"} so that outputs stay aligned with inputs.
+// Output is always valid JSON: bytes that are not UTF-8 (in ids, or in a message quoting the input)
+// are written as U+FFFD.
+// A bad line (malformed, a session without any known item and operation, or one the recommender
+// refuses) stops the run with "INPUT:LINE: reason" on stderr and exit status 1, after the answers
+// to the lines before it have been written. With --lenient the line is reported on stderr and
+// answered with {"line": LINE, "error": "reason"}, so that every non-blank input line gets exactly
+// one output line and the rest of the input is still answered.
+// A failure to write standard output (a full disk, say) is an error naming "standard output" and
+// the reason, exit status 1: answers that never reach the reader are not a success.
+#include <embsr/core/memory.hpp>
 #include <embsr/data/jd_loader.hpp>
+#include <embsr/data/load_options.hpp>
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/serve/recommender.hpp>
+#include <embsr/serve/request_parser.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <fstream>
 #include <iostream>
+#include <new>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,92 +52,13 @@ struct Args {
   bool exclude_seen = false;
   std::string next_op;
   bool lenient = false;
+  std::string memory_limit;  // "": the memory available at start
 };
 
-// A problem with one input line (reported as "input:LINE: reason").
-struct LineError {
-  std::string reason;
-};
-
-std::string item_id(const nlohmann::json& v, const std::string& where) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return v.dump();  // 123 and "123" name the same item
-  throw LineError{where + " must be a string or an integer, got " + v.dump()};
-}
-std::string operation_name(const nlohmann::json& v, const std::string& where) {
-  if (v.is_string()) return v.get<std::string>();
-  throw LineError{where + " must be a string, got " + v.dump()};
-}
-
-std::vector<embsr::SessionEvent> parse_jsonl(const std::string& line) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw LineError{std::string("invalid JSON: ") + e.what()};
-  }
-  if (!j.is_object()) throw LineError{"expected a JSON object with \"session\" or \"items\" and \"operations\""};
-  std::vector<embsr::SessionEvent> events;
-  if (j.contains("session")) {
-    const auto& s = j["session"];
-    if (!s.is_array()) throw LineError{"\"session\" must be an array of {\"item\", \"operation\"} objects"};
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      const auto& e = s[i];
-      const std::string where = "session[" + std::to_string(i) + "]";
-      if (!e.is_object() || !e.contains("item") || !e.contains("operation"))
-        throw LineError{where + " must be an object with \"item\" and \"operation\""};
-      events.push_back({item_id(e["item"], where + ".item"), operation_name(e["operation"], where + ".operation")});
-    }
-  } else if (j.contains("items") || j.contains("operations")) {
-    if (!j.contains("items") || !j.contains("operations"))
-      throw LineError{"\"items\" and \"operations\" must be given together"};
-    const auto &items = j["items"], &ops = j["operations"];
-    if (!items.is_array() || !ops.is_array()) throw LineError{"\"items\" and \"operations\" must be arrays"};
-    if (items.size() != ops.size())
-      throw LineError{"\"items\" has " + std::to_string(items.size()) + " entries, \"operations\" " +
-                      std::to_string(ops.size())};
-    for (std::size_t i = 0; i < items.size(); ++i)
-      events.push_back({item_id(items[i], "items[" + std::to_string(i) + "]"),
-                        operation_name(ops[i], "operations[" + std::to_string(i) + "]")});
-  } else {
-    throw LineError{"expected \"session\" or \"items\" and \"operations\""};
-  }
-  return events;
-}
-
-std::vector<embsr::SessionEvent> parse_jd(const std::string& line) {
-  static constexpr const char* kSpaces = " \t\r\v\f";
-  const auto& names = embsr::jd_operation_names();
-  std::vector<embsr::SessionEvent> events;
-  const std::string_view text(line);
-  std::size_t p = text.find_first_not_of(kSpaces);
-  std::size_t token_no = 0;
-  while (p != std::string_view::npos) {
-    std::size_t e = text.find_first_of(kSpaces, p);
-    if (e == std::string_view::npos) e = text.size();
-    const std::string_view token = text.substr(p, e - p);
-    p = text.find_first_not_of(kSpaces, e);
-    ++token_no;
-    const std::string where = "token " + std::to_string(token_no) + " '" + std::string(token) + "'";
-    const std::size_t plus = token.find('+');
-    if (plus == std::string_view::npos || plus == 0)
-      throw LineError{where + ": expected sku+behavior_type+..."};
-    const std::string_view sku = token.substr(0, plus);
-    std::string_view type = token.substr(plus + 1);
-    type = type.substr(0, type.find('+'));
-    int bt = 0;
-    for (const char c : type) {
-      if (c < '0' || c > '9' || bt > 100) {
-        bt = -1;
-        break;
-      }
-      bt = bt * 10 + (c - '0');
-    }
-    if (type.empty() || bt < 1 || bt > static_cast<int>(names.size()))
-      throw LineError{where + ": behavior_type '" + std::string(type) + "' must be 1.." + std::to_string(names.size())};
-    events.push_back({std::string(sku), names[static_cast<std::size_t>(bt - 1)]});
-  }
-  return events;
+// Everything this tool writes is JSON that a consumer parses line by line: never let a byte that is
+// not UTF-8 (a raw id, input quoted in a message) throw type_error.316 and cost the rest of the run.
+std::string dump_line(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json to_json(const embsr::Recommendation& r) {
@@ -133,18 +68,102 @@ nlohmann::json to_json(const embsr::Recommendation& r) {
                         {"unknown_operations", r.unknown_operations}};
 }
 
-// Sessions waiting for one batched call, with their input line numbers.
-struct Pending {
-  std::vector<std::vector<embsr::SessionEvent>> sessions;
-  std::vector<std::size_t> lines;
-  void clear() {
-    sessions.clear();
-    lines.clear();
+// Answers are worthless if they never reach the reader: a failed write is an error, not exit 0.
+void check_stdout() {
+  std::cout.flush();
+  if (!std::cout) {
+    const int err = errno;
+    throw embsr::Error(std::string("cannot write standard output: ") + (err != 0 ? std::strerror(err) : "unknown error"));
   }
+}
+
+// A line that could not be answered (strict mode stops there).
+struct LineFailure {
+  std::size_t line;
+  std::string reason;
+};
+
+// Output slots in input order (an answer to fill in, or an error object) and the sessions waiting
+// for one batched call.
+class Answerer {
+ public:
+  Answerer(const embsr::Recommender<>& rec, const embsr::RecommendOptions& options, const std::string& input_name,
+           bool lenient)
+      : rec_(rec), options_(options), input_name_(input_name), lenient_(lenient) {}
+
+  void add_session(std::vector<embsr::SessionEvent> events, std::size_t line) {
+    slot_of_.push_back(out_.size());
+    out_.emplace_back();
+    sessions_.push_back(std::move(events));
+    lines_.push_back(line);
+  }
+  // A bad line in lenient mode: reported on stderr, answered with an error object.
+  void add_error(std::size_t line, const std::string& reason) {
+    std::fprintf(stderr, "embsr-recommend: %s:%zu: %s (skipped)\n", input_name_.c_str(), line, reason.c_str());
+    out_.push_back(nlohmann::json{{"line", line}, {"error", reason}});
+    ++skipped_;
+  }
+  bool full() const { return out_.size() >= embsr::Recommender<>::kChunk; }
+
+  // Answers the waiting sessions and writes every slot, in input order. A batch the recommender
+  // refuses is answered session by session, so that one bad session costs only its own line. In
+  // strict mode the first session that fails stops the writing there and is returned.
+  std::optional<LineFailure> flush() {
+    std::optional<LineFailure> failure;
+    if (!sessions_.empty()) {
+      try {
+        const auto recs = rec_.recommend_batch(sessions_, options_);
+        for (std::size_t i = 0; i < recs.size(); ++i) out_[slot_of_[i]] = to_json(recs[i]);
+        answered_ += recs.size();
+      } catch (const std::exception&) {
+        failure = answer_one_by_one();
+      }
+    }
+    errno = 0;
+    for (const auto& j : out_) std::cout << dump_line(j) << '\n';
+    check_stdout();
+    out_.clear();
+    sessions_.clear();
+    lines_.clear();
+    slot_of_.clear();
+    return failure;
+  }
+
+  std::size_t answered() const { return answered_; }
+  std::size_t skipped() const { return skipped_; }
+
+ private:
+  std::optional<LineFailure> answer_one_by_one() {
+    for (std::size_t i = 0; i < sessions_.size(); ++i) {
+      try {
+        out_[slot_of_[i]] = to_json(rec_.recommend(sessions_[i], options_));
+        ++answered_;
+      } catch (const std::exception& e) {
+        if (!lenient_) {
+          out_.resize(slot_of_[i]);  // strict mode has no error slots: everything before is an answer
+          return LineFailure{lines_[i], e.what()};
+        }
+        out_[slot_of_[i]] = nlohmann::json{{"line", lines_[i]}, {"error", e.what()}};
+        std::fprintf(stderr, "embsr-recommend: %s:%zu: %s (skipped)\n", input_name_.c_str(), lines_[i], e.what());
+        ++skipped_;
+      }
+    }
+    return std::nullopt;
+  }
+
+  const embsr::Recommender<>& rec_;
+  const embsr::RecommendOptions& options_;
+  const std::string& input_name_;
+  bool lenient_;
+  std::vector<nlohmann::json> out_;
+  std::vector<std::vector<embsr::SessionEvent>> sessions_;
+  std::vector<std::size_t> lines_;
+  std::vector<std::size_t> slot_of_;  // waiting session -> index in out_
+  std::size_t answered_ = 0, skipped_ = 0;
 };
 
 int run(const Args& a) {
-  const embsr::Recommender<> rec(a.model);
+  const embsr::Recommender<> rec(a.model, a.memory_limit.empty() ? 0 : embsr::parse_byte_size(a.memory_limit));
   if (!a.next_op.empty() && !rec.operations().contains(a.next_op)) {
     std::string known;
     for (const auto& t : rec.operations().tokens()) known += (known.empty() ? "" : ", ") + t;
@@ -159,64 +178,53 @@ int run(const Args& a) {
   std::istream* in = &std::cin;
   const std::string input_name = a.input == "-" ? "<stdin>" : a.input;
   if (a.input != "-") {
-    file.open(a.input);
-    if (!file) throw embsr::DataError(a.input, 0, "cannot open input");
+    file = embsr::detail::open_input(a.input);  // names the file: "is a directory", strerror
     in = &file;
   }
 
-  std::size_t skipped = 0, answered = 0;
-  // Output slots in input order: either a recommendation to fill or an error object.
-  std::vector<nlohmann::json> out;
-  Pending pending;
-  std::vector<std::size_t> slot_of;  // pending session -> index in `out`
-  auto flush = [&] {
-    if (!pending.sessions.empty()) {
-      const auto recs = rec.recommend_batch(pending.sessions, options);
-      for (std::size_t i = 0; i < recs.size(); ++i) out[slot_of[i]] = to_json(recs[i]);
-      answered += recs.size();
-    }
-    for (const auto& j : out) std::cout << j.dump() << '\n';
-    std::cout.flush();
-    out.clear();
-    pending.clear();
-    slot_of.clear();
-  };
   auto has_usable_event = [&](const std::vector<embsr::SessionEvent>& s) {
     for (const auto& e : s)
       if (rec.items().contains(e.item) && rec.operations().contains(e.operation)) return true;
     return false;
   };
+  auto stop = [&](const LineFailure& f) {
+    std::fprintf(stderr, "embsr-recommend: %s:%zu: %s\n", input_name.c_str(), f.line, f.reason.c_str());
+    return 1;
+  };
 
+  Answerer answerer(rec, options, input_name, a.lenient);
   std::string line;
   std::size_t line_no = 0;
+  errno = 0;
   while (std::getline(*in, line)) {
     ++line_no;
-    if (line.find_first_not_of(" \t\r\v\f") == std::string::npos) continue;
+    if (line.find_first_not_of(embsr::detail::kJdSpaces) == std::string::npos) continue;
     try {
-      auto events = a.format == "jd" ? parse_jd(line) : parse_jsonl(line);
+      auto events = a.format == "jd" ? embsr::parse_jd_request(line) : embsr::parse_jsonl_request(line);
       if (!has_usable_event(events))
-        throw LineError{"empty session: none of the " + std::to_string(events.size()) +
-                        " events has a known item and operation"};
-      slot_of.push_back(out.size());
-      out.emplace_back();
-      pending.sessions.push_back(std::move(events));
-      pending.lines.push_back(line_no);
-    } catch (const LineError& e) {
+        throw embsr::RequestError("empty session: none of the " + std::to_string(events.size()) +
+                                  " events has a known item and operation");
+      answerer.add_session(std::move(events), line_no);
+    } catch (const embsr::RequestError& e) {
       if (!a.lenient) {
-        flush();  // everything before the bad line is answered
-        std::fprintf(stderr, "embsr-recommend: %s:%zu: %s\n", input_name.c_str(), line_no, e.reason.c_str());
-        return 1;
+        // Everything before the bad line is answered first (unless an earlier line fails there).
+        if (const auto earlier = answerer.flush()) return stop(*earlier);
+        return stop(LineFailure{line_no, e.what()});
       }
-      std::fprintf(stderr, "embsr-recommend: %s:%zu: %s (skipped)\n", input_name.c_str(), line_no, e.reason.c_str());
-      out.push_back(nlohmann::json{{"line", line_no}, {"error", e.reason}});
-      ++skipped;
+      answerer.add_error(line_no, e.what());
     }
-    if (pending.sessions.size() >= embsr::Recommender<>::kChunk) flush();
+    if (answerer.full())
+      if (const auto failure = answerer.flush()) return stop(*failure);
   }
-  if (in->bad()) throw embsr::DataError(input_name, line_no, "read error");
-  flush();
-  if (skipped > 0)
-    std::fprintf(stderr, "embsr-recommend: %zu sessions answered, %zu lines skipped\n", answered, skipped);
+  if (in->bad()) {
+    const int err = errno;
+    throw embsr::DataError(input_name, line_no + 1,
+                           std::string("read error: ") + (err != 0 ? std::strerror(err) : "I/O failure"));
+  }
+  if (const auto failure = answerer.flush()) return stop(*failure);
+  if (answerer.skipped() > 0)
+    std::fprintf(stderr, "embsr-recommend: %zu sessions answered, %zu lines skipped\n", answerer.answered(),
+                 answerer.skipped());
   return 0;
 }
 
@@ -226,6 +234,9 @@ int main(int argc, char** argv) {
   CLI::App app{"embsr-recommend: next-item recommendations for sessions from a trained EMBSR checkpoint"};
   Args a;
   app.add_option("--model", a.model, "checkpoint file (written by training)")->required()->check(CLI::ExistingFile);
+  app.add_option("--memory-limit", a.memory_limit,
+                 "refuse a checkpoint whose model needs more memory than this, e.g. 2G (default: the memory "
+                 "available at start)");
   app.add_option("--input", a.input, "sessions, one per line; '-' reads standard input")->capture_default_str();
   app.add_option("--format", a.format, "input format: jsonl or jd (JD micro-behavior log lines)")
       ->check(CLI::IsMember({"jsonl", "jd"}))
@@ -245,7 +256,15 @@ int main(int argc, char** argv) {
   } catch (const embsr::Error& e) {
     std::fprintf(stderr, "embsr-recommend: %s\n", e.what());
     return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "embsr-recommend: out of memory (try --memory-limit to refuse such a model up front)\n");
+    return 1;
   } catch (const std::exception& e) {
+    // Kokkos reports a failed allocation as a runtime_error ("Kokkos failed to allocate ...").
+    if (std::strstr(e.what(), "allocat") != nullptr) {
+      std::fprintf(stderr, "embsr-recommend: out of memory: %s\n", e.what());
+      return 1;
+    }
     std::fprintf(stderr, "embsr-recommend: unexpected error: %s\n", e.what());
     return 1;
   }

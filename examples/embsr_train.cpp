@@ -7,7 +7,9 @@
 // (model + optimizer + loop state, for --resume), metrics.json (configuration, per-epoch metrics and
 // timings, test metrics), curve.csv (the training curve) and curve.png (loss and validation H@20 /
 // M@20 per epoch, drawn with gnuplot when it is installed).
+#include <embsr/core/memory.hpp>
 #include <embsr/embsr.hpp>
+#include <embsr/io/atomic_file.hpp>
 #include <embsr/train/baselines.hpp>
 #include <embsr/train/trainer.hpp>
 
@@ -16,11 +18,16 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <new>
+#include <sstream>
 #include <string>
+#include <system_error>
 
 namespace {
 
@@ -32,7 +39,15 @@ struct Args {
   bool no_attention = false, no_gnn = false, no_run_gru = false, no_relations = false, no_progress = false;
   bool baselines = false;
   int threads = 0;
+  std::string memory_limit;  // "" or "0": the memory available when the run starts
 };
+
+// Standard output is where the run reports; a failed write (a full disk under a redirect) must not
+// pass for success.
+void check_stdout() {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    throw embsr::Error(std::string("cannot write standard output: ") + std::strerror(errno));
+}
 
 nlohmann::json metrics_json(const embsr::RankingMetrics& m) {
   nlohmann::json j = {{"sessions", m.sessions}};
@@ -77,7 +92,7 @@ void plot(const std::string& dir) {
     std::fprintf(stderr, "note: gnuplot not found, %s/curve.png not drawn (curve.csv has the data)\n", dir.c_str());
     return;
   }
-  std::ofstream gp(dir + "/curve.gp");
+  std::ostringstream gp;
   gp << "set terminal pngcairo size 900,420 noenhanced\n"
      << "set output '" << dir << "/curve.png'\n"
      << "set datafile separator ','\nset key outside bottom center horizontal\nset multiplot layout 1,2\n"
@@ -86,7 +101,7 @@ void plot(const std::string& dir) {
      << "set title 'validation (%)'\nset xlabel 'epoch'\nplot '" << dir
      << "/curve.csv' using 1:3 skip 1 with linespoints title 'H@20', '' using 1:4 skip 1 with linespoints title 'M@20'\n"
      << "unset multiplot\n";
-  gp.close();
+  embsr::write_file_atomically(dir + "/curve.gp", gp.str());
   if (std::system(("gnuplot '" + dir + "/curve.gp' 2>/dev/null").c_str()) != 0)
     std::fprintf(stderr, "note: gnuplot failed, %s/curve.png not drawn\n", dir.c_str());
 }
@@ -103,6 +118,12 @@ int run(Args& a) {
   a.train.progress = !a.no_progress;
   a.train.shuffle_seed = c.seed;
   a.data.pre.validate();
+  if (!a.memory_limit.empty()) a.train.memory_limit = embsr::parse_byte_size(a.memory_limit);
+  // The output directory must be writable before the data is even read, not after an epoch.
+  std::error_code ec;
+  fs::create_directories(a.output, ec);
+  if (ec) throw embsr::Error("cannot create output directory '" + a.output + "': " + ec.message());
+  embsr::check_directory_writable(a.output);
 
   embsr::LoadReport report;
   const embsr::SessionDataset raw = a.data.load(report);
@@ -114,9 +135,18 @@ int run(Args& a) {
   c.num_ops = data.op_vocab.size();
   c.max_length = a.data.pre.max_length;
 
-  fs::create_directories(a.output);
   a.train.checkpoint_dir = a.output;
   using Exec = Kokkos::DefaultExecutionSpace;
+  // Refuse a model that cannot fit before building it (a mistyped --d 100000 would otherwise end in
+  // an allocation failure, or the kernel's OOM killer, minutes later).
+  const std::uint64_t need = embsr::model_memory_bytes(c, std::max(a.train.batch_size, a.train.eval_batch_size), true);
+  const std::uint64_t limit = a.train.memory_limit != 0 ? a.train.memory_limit : embsr::available_memory_bytes();
+  if (need > limit)
+    throw embsr::InvalidArgument("the model (" + std::to_string(c.num_items) + " items, d " + std::to_string(c.d) +
+                                 ", gnn_steps " + std::to_string(c.gnn_steps) + ", batch " +
+                                 std::to_string(a.train.batch_size) + ") needs about " + embsr::format_bytes(need) +
+                                 " to train, more than the memory limit of " + embsr::format_bytes(limit) +
+                                 " (--memory-limit)");
   embsr::EMBSR<Exec, float> model(c);
   std::printf("model: EMBSR, %zu parameters, next operation %s, %s backend with %d threads\n", model.num_parameters(),
               a.next_op.c_str(), Exec::name(), Exec().concurrency());
@@ -126,19 +156,21 @@ int run(Args& a) {
     std::printf("resumed from %s after epoch %llu\n", a.resume.c_str(),
                 static_cast<unsigned long long>(trainer.state().epoch));
   }
-  std::ofstream csv(a.output + "/curve.csv");
+  // The curve is rewritten whole (atomically) after every epoch: always readable, and a write
+  // failure stops the run at the epoch it happened in.
+  std::ostringstream csv;
   csv << "epoch,train_loss,valid_H@20,valid_M@20,train_seconds,eval_seconds\n";
   trainer.on_epoch = [&](const embsr::EpochRecord& r) {
     std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (%.1f s + %.1f s)%s\n", r.epoch, r.train_loss,
                 100 * r.valid.hit(20), 100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds,
                 r.improved ? "  *best*" : "");
-    std::fflush(stdout);
+    check_stdout();
     csv << r.epoch << ',' << r.train_loss << ',' << 100 * r.valid.hit(20) << ',' << 100 * r.valid.mrr(20) << ','
         << r.train_seconds << ',' << r.eval_seconds << '\n';
-    csv.flush();
+    embsr::write_file_atomically(a.output + "/curve.csv", csv.str());
   };
+  embsr::write_file_atomically(a.output + "/curve.csv", csv.str());  // this run's curve (a resumed run's too)
   const embsr::TrainResult result = trainer.run();
-  csv.close();
 
   std::printf("\nbest epoch %d of %zu%s; test metrics (%zu sessions, %%):\n%s", result.best_epoch, result.history.size(),
               result.stopped_early ? " (stopped early)" : "", result.test.sessions, result.test.table().c_str());
@@ -184,10 +216,11 @@ int run(Args& a) {
     std::printf("S-POP   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * spop_split.repeat.hit(20),
                 100 * spop_split.repeat.mrr(20), 100 * spop_split.explore.hit(20), 100 * spop_split.explore.mrr(20));
   }
-  std::ofstream(a.output + "/metrics.json") << j.dump(2) << "\n";
+  embsr::write_file_atomically(a.output + "/metrics.json", j.dump(2) + "\n");
   plot(a.output);
   std::printf("\nwrote %s/{best.ckpt,last.ckpt,metrics.json,curve.csv,curve.png}\n", a.output.c_str());
   std::printf("recommend with: embsr-recommend --model %s/best.ckpt --input sessions.jsonl\n", a.output.c_str());
+  check_stdout();
   return 0;
 }
 
@@ -219,7 +252,11 @@ int main(int argc, char** argv) {
   app.add_option("--batch", a.train.batch_size)->capture_default_str();
   app.add_option("--epochs", a.train.epochs)->capture_default_str();
   app.add_option("--patience", a.train.patience)->capture_default_str();
-  app.add_option("--threads", a.threads, "threads (default: OMP_NUM_THREADS or all cores)");
+  app.add_option("--threads", a.threads, "threads (default: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--memory-limit", a.memory_limit,
+                 "refuse a model (or a --resume checkpoint) that needs more memory than this, e.g. 8G "
+                 "(default: the memory available at the start)");
   app.add_option("--output", a.output, "output directory")->capture_default_str();
   app.add_option("--resume", a.resume, "continue from DIR/last.ckpt of an earlier run")->check(CLI::ExistingFile);
   app.add_flag("--no-progress", a.no_progress, "no progress bar");
@@ -235,7 +272,15 @@ int main(int argc, char** argv) {
   } catch (const embsr::Error& e) {
     std::fprintf(stderr, "embsr-train: %s\n", e.what());
     return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "embsr-train: out of memory (lower --batch or --d, or free memory)\n");
+    return 1;
   } catch (const std::exception& e) {
+    // Kokkos reports a failed allocation as a runtime_error ("Kokkos failed to allocate ...").
+    if (std::strstr(e.what(), "allocat") != nullptr) {
+      std::fprintf(stderr, "embsr-train: out of memory: %s\n", e.what());
+      return 1;
+    }
     std::fprintf(stderr, "embsr-train: unexpected error: %s\n", e.what());
     return 1;
   }

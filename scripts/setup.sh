@@ -80,7 +80,8 @@ packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils patch
           libeigen3-dev libboost-graph-dev catch2 libcli11-dev nlohmann-json3-dev
           libopenblas-openmp-dev  # the host GEMM (CMake EMBSR_BLAS=AUTO finds it); PyTorch's BLAS too
           python3 python3-numpy python3-torch  # python3-torch: the autograd oracle of the tests
-          gnuplot-nox)                         # embsr-train draws its training curve with it
+          gnuplot-nox                          # embsr-train draws its training curve with it
+          strace)                              # tests/cli/checkpoint_faults.sh kills training at each rename/fsync
 if [[ $debian_kokkos -eq 1 ]]; then packages+=(libtrilinos-kokkos-dev); fi
 missing=()
 for p in "${packages[@]}"; do

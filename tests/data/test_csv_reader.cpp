@@ -127,7 +127,7 @@ TEST_CASE("csv: fields longer than the chunk", "[data][csv]") {
   check_all_chunks(text, {{1, {big, quoted_big}, false}, {2, {"end"}, false}}, 2);
 }
 
-TEST_CASE("csv: unterminated quote is fatal and names the line where the record began", "[data][csv]") {
+TEST_CASE("csv: unterminated quote is fatal and names the line and column where the quote opened", "[data][csv]") {
   for (const std::size_t chunk : kChunkSizes) {
     CAPTURE(chunk);
     std::istringstream in("a,b\nc,\"d\ne\nf\n");
@@ -137,11 +137,36 @@ TEST_CASE("csv: unterminated quote is fatal and names the line where the record 
     CHECK(e.file() == "bad.csv");
     CHECK(e.line() == 2);
     CHECK(e.fatal());
-    CHECK(e.reason() ==
-          "unterminated quoted field in column 2 (the record starting on this line never closes its quote)");
-    CHECK(std::string(e.what()).rfind("bad.csv:2: unterminated", 0) == 0);
+    CHECK(e.reason() == "unterminated quoted field (opened on line 2, column 2): no closing quote before the end of the file");
+    CHECK(std::string(e.what()).rfind("bad.csv:2: unterminated quoted field (opened on line 2, column 2)", 0) == 0);
     CHECK_FALSE(csv.next());
   }
+}
+
+TEST_CASE("csv: an unterminated quote after a quoted newline points at the opening quote, not the record start",
+          "[data][csv]") {
+  // The record starts on line 2; its first field spans lines 2-3, and the third field opens a
+  // quote on line 3 that never closes. The error must point at line 3 (where to look), and say
+  // where the record began.
+  for (const std::size_t chunk : kChunkSizes) {
+    CAPTURE(chunk);
+    std::istringstream in("h1,h2,h3\n\"multi\nline\",ok,\"open\nrest\nmore\n");
+    embsr::CsvReader csv(in, "bad.csv", ',', chunk);
+    REQUIRE(csv.next());
+    const auto e = csv_error([&] { csv.next(); });
+    CHECK(e.line() == 3);
+    CHECK(e.fatal());
+    CHECK(e.reason() == "unterminated quoted field (opened on line 3, column 3, in the record starting on line 2): "
+                        "no closing quote before the end of the file");
+  }
+  // A quote opening on the very last line, with no newline after it.
+  std::istringstream in("a\nb\n\"");
+  embsr::CsvReader csv(in, "end.csv");
+  REQUIRE(csv.next());
+  REQUIRE(csv.next());
+  const auto e = csv_error([&] { csv.next(); });
+  CHECK(e.line() == 3);
+  CHECK(e.reason().rfind("unterminated quoted field (opened on line 3, column 1)", 0) == 0);
 }
 
 TEST_CASE("csv: a character after a closing quote is an error on its physical line, the reader recovers",

@@ -211,6 +211,92 @@ TEST_CASE("delimited: other delimiters, quoting, CRLF, files", "[data][delimited
   const auto e = expect_error([&] { embsr::load_delimited(path + ".missing", o); });
   CHECK(e.file() == path + ".missing");
   CHECK(e.line() == 0);
+  // A directory is named as such, not reported as a read error.
+  const std::string directory = embsr::test::scratch_dir();
+  const auto dir = expect_error([&] { embsr::load_delimited(directory, o); });
+  CHECK(dir.file() == directory);
+  CHECK(dir.line() == 0);
+  CHECK(dir.reason() == "cannot open file: is a directory");
+}
+
+TEST_CASE("delimited: implausible timestamps are loaded, counted and reported", "[data][delimited]") {
+  const std::string text =
+      "sid,ts,item,op\n"
+      "s,1541548939,a,v\n"         // 2  2018: fine
+      "s,-5,b,v\n"                 // 3  before 1990
+      "s,1e20,c,v\n"               // 4  after 2100
+      "t,1659304800025000,d,v\n"   // 5  microseconds
+      "t,1659304800025,e,v\n"      // 6  milliseconds (counted, no message: three are kept)
+      "t,631152000,f,v\n"          // 7  1990-01-01T00:00:00Z: the first plausible second
+      "t,4102444799.5,g,v\n"       // 8  just before 2100: fine
+      "t,4102444800,h,v\n"         // 9  2100-01-01T00:00:00Z: the first implausible second
+      "t,x,i,v\n";                 // 10 not a number: skipped, and its message still fits
+  embsr::LoadReport rep;
+  Options lenient = session_options();
+  lenient.lenient = true;
+  const auto ds = load_text(text, lenient, &rep);
+  CHECK(ds.num_events() == 8);  // loaded anyway
+  CHECK(times_of(ds, 0) == std::vector<double>{-5, 1541548939, 1e20});
+  CHECK(rep.implausible_timestamps == 5);
+  CHECK(rep.skipped_records == 1);
+  REQUIRE(rep.problems.size() == 4);
+  CHECK(rep.problems[0] ==
+        "log.csv:3: implausible timestamp '-5' (before 1990 or after 2100 as unix seconds); loaded anyway");
+  CHECK(rep.problems[1] ==
+        "log.csv:4: implausible timestamp '1e20' (before 1990 or after 2100 as unix seconds); loaded anyway");
+  CHECK(rep.problems[2] == "log.csv:5: implausible timestamp '1659304800025000' (before 1990 or after 2100 as unix "
+                           "seconds); loaded anyway (microseconds?)");
+  CHECK(rep.problems[3].rfind("log.csv:10: timestamp 'x' is not a number", 0) == 0);
+  CHECK(rep.summary().find("implausible timestamps (before 1990 or after 2100 as unix seconds; loaded anyway): 5\n") !=
+        std::string::npos);
+
+  // Never an error, in strict mode either; the milliseconds hint; nothing said about a clean file.
+  rep = {};
+  load_text("sid,ts,item,op\ns,1659304800025,a,v\n", session_options(), &rep);
+  CHECK(rep.implausible_timestamps == 1);
+  REQUIRE(rep.problems.size() == 1);
+  CHECK(rep.problems[0] == "log.csv:2: implausible timestamp '1659304800025' (before 1990 or after 2100 as unix "
+                           "seconds); loaded anyway (milliseconds?)");
+  load_text("sid,ts,item,op\ns,1541548939,a,v\n", session_options(), &rep);
+  CHECK(rep.implausible_timestamps == 0);
+  CHECK(rep.summary().find("implausible") == std::string::npos);
+
+  // ISO-8601 times are absolute too.
+  Options iso = session_options();
+  iso.time_format = Options::TimeFormat::Iso8601;
+  load_text("sid,ts,item,op\ns,0001-01-01T00:00:00Z,a,v\ns,2019-03-01T10:00:00Z,b,v\ns,2100-01-01 00:00:00,c,v\n", iso,
+            &rep);
+  CHECK(rep.implausible_timestamps == 2);
+}
+
+TEST_CASE("delimited: sessions split correctly at huge and extreme timestamps", "[data][delimited]") {
+  // Near 1e20 a double has a resolution of 16384 s, so 1e20 and 1e20 + 1000 are the same time (one
+  // session); 1e20 and 1.0000000000001e20 are 1e7 s apart (two). The gap between -1.5e308 and
+  // 1.5e308 overflows to +inf, which must still split, never give NaN or merge.
+  const std::string text =
+      "user,ts,item,op\n"
+      "u,1e20,a,v\n"
+      "u,100000000000000001000,b,v\n"
+      "u,1.0000000000001e20,c,v\n"
+      "u,1541548940,d,v\n"
+      "u,1541548939,e,v\n"
+      "u,-1e308,f,v\n"
+      "u,1e308,g,v\n"
+      "w,-1.5e308,h,v\n"
+      "w,1.5e308,i,v\n"
+      "w,1.5e308,j,v\n";
+  embsr::LoadReport rep;
+  const auto ds = load_text(text, user_options(1800), &rep);
+  REQUIRE(ds.num_sessions() == 7);
+  const std::vector<std::vector<std::string>> expected{{"f"}, {"e", "d"}, {"a", "b"}, {"c"}, {"g"}, {"h"}, {"i", "j"}};
+  for (std::size_t s = 0; s < ds.num_sessions(); ++s) {
+    CAPTURE(s);
+    CHECK(item_tokens(ds, s) == expected[s]);
+    CHECK(std::isfinite(ds.session(s).order_key));
+  }
+  CHECK(*ds.session(4).key == "u#5");
+  CHECK(*ds.session(6).key == "w#2");
+  CHECK(rep.implausible_timestamps == 8);
 }
 
 TEST_CASE("delimited: invalid options", "[data][delimited]") {
@@ -286,7 +372,7 @@ TEST_CASE("delimited: every bad input is a DataError naming file, line and probl
   SECTION("unterminated quote") {
     const auto e = strict_error(header + "s,1,a,v\ns,2,\"a,v\ns,3,b,v\n");
     CHECK(e.line() == 3);
-    CHECK(e.reason() == "unterminated quoted field in column 3 (the record starting on this line never closes its quote)");
+    CHECK(e.reason() == "unterminated quoted field (opened on line 3, column 3): no closing quote before the end of the file");
   }
 }
 
@@ -296,12 +382,12 @@ TEST_CASE("delimited: lenient mode skips and reports bad rows", "[data][delimite
   o.operations = {"v"};
   const std::string text =
       "sid,ts,item,op\n"
-      "s,1,a,v\n"    // 2 ok
-      "s,x,b,v\n"    // 3 bad timestamp
-      "s,2,c,w\n"    // 4 unknown operation
-      "s,3,,v\n"     // 5 empty item
-      "s,4,d\n"      // 6 field count
-      "t,5,e,v\n";   // 7 ok
+      "s,1541548901,a,v\n"    // 2 ok
+      "s,x,b,v\n"             // 3 bad timestamp
+      "s,1541548902,c,w\n"    // 4 unknown operation
+      "s,1541548903,,v\n"     // 5 empty item
+      "s,1541548904,d\n"      // 6 field count
+      "t,1541548905,e,v\n";   // 7 ok
   embsr::LoadReport rep;
   const auto ds = load_text(text, o, &rep);
   REQUIRE(ds.num_sessions() == 2);

@@ -66,6 +66,7 @@ TEST_CASE("trivago: the real 100k-row slice", "[shared-data][data][trivago]") {
   CHECK(ds.num_events() == 87612 - 4);
   CHECK(ds.item_vocab.size() == 13950 - 1);
   CHECK_FALSE(ds.item_vocab.contains("unknown"));
+  CHECK(rep.implausible_timestamps == 0);  // November 2018: the plausibility range flags no real log
   CHECK(ds.op_vocab.tokens() == embsr::trivago_item_actions());
   CHECK(ds.op_vocab.tokens() == std::vector<std::string>{"clickout item", "interaction item rating",
                                                          "interaction item info", "interaction item image",
@@ -267,8 +268,7 @@ TEST_CASE("trivago: every bad input is a DataError naming file, line and problem
                              "U1,s,3,3,clickout item,5,FR,Paris,tablet,,,\n";
     auto e = strict_error(text);
     CHECK(e.line() == 3);
-    CHECK(e.reason() ==
-          "unterminated quoted field in column 8 (the record starting on this line never closes its quote)");
+    CHECK(e.reason() == "unterminated quoted field (opened on line 3, column 8): no closing quote before the end of the file");
     e = expect_error([&] { load_text(text, kLenient); });
     CHECK(e.line() == 3);
   }
@@ -283,17 +283,44 @@ TEST_CASE("trivago: every bad input is a DataError naming file, line and problem
     CHECK(e.line() == 0);
     CHECK(e.reason() == "cannot open file: No such file or directory");
   }
+  SECTION("a directory is named as such, not reported as a read error") {
+    const std::string directory = embsr::test::scratch_dir();
+    const auto e = expect_error([&] { embsr::load_trivago(directory); });
+    CHECK(e.file() == directory);
+    CHECK(e.line() == 0);
+    CHECK(e.reason() == "cannot open file: is a directory");
+  }
+}
+
+TEST_CASE("trivago: implausible timestamps of kept rows are loaded, counted and reported", "[data][trivago]") {
+  const std::string text = kHeader + row("s", 1541599523, 1, "clickout item", "5") +  // 2 fine
+                           row("s", -5, 2, "clickout item", "6") +                     // 3 before 1990
+                           row("s", 0, 3, "filter selection", "4 stars") +            // 4 dropped: not counted
+                           row("t", 1541599523000, 1, "search for item", "7") +        // 5 milliseconds
+                           row("t", 1541599524, 2, "clickout item", "unknown");        // 6 dropped (reference)
+  embsr::LoadReport rep;
+  const auto ds = load_text(text, {}, &rep);  // strict: still no error
+  CHECK(ds.num_events() == 3);
+  CHECK(times_of(ds, 0) == std::vector<double>{-5, 1541599523});
+  CHECK(rep.implausible_timestamps == 2);
+  REQUIRE(rep.problems.size() == 2);
+  CHECK(rep.problems[0] ==
+        "mem.csv:3: implausible timestamp '-5' (before 1990 or after 2100 as unix seconds); loaded anyway");
+  CHECK(rep.problems[1] == "mem.csv:5: implausible timestamp '1541599523000' (before 1990 or after 2100 as unix "
+                           "seconds); loaded anyway (milliseconds?)");
+  CHECK(rep.summary().find("implausible timestamps (before 1990 or after 2100 as unix seconds; loaded anyway): 2\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("trivago: lenient mode skips bad rows and reports them", "[data][trivago]") {
-  const std::string text = kHeader + row("s", 1, 1, "clickout item", "5") +     // 2
-                           "U1,s,2,2,clickout item,5,FR\n" +                      // 3 field count
-                           row("s", 3, 3, "xyz", "6") +                           // 4 unknown type
-                           row("t", 4, 1, "interaction item image", "7") +        // 5 ok
-                           "U1,t,x,2,clickout item,8,FR,Paris,tablet,,,\n" +      // 6 timestamp
-                           "U1,t,5,2,clickout item,\"9\"z,FR,Paris,tablet,,,\n" +  // 7 malformed CSV
-                           row("t", 6, 3, "filter selection", "3 stars") +        // 8 dropped
-                           row("t", 7, 4, "clickout item", "10");                 // 9 ok
+  const std::string text = kHeader + row("s", 1541599501, 1, "clickout item", "5") +     // 2
+                           "U1,s,1541599502,2,clickout item,5,FR\n" +                      // 3 field count
+                           row("s", 1541599503, 3, "xyz", "6") +                           // 4 unknown type
+                           row("t", 1541599504, 1, "interaction item image", "7") +        // 5 ok
+                           "U1,t,x,2,clickout item,8,FR,Paris,tablet,,,\n" +               // 6 timestamp
+                           "U1,t,1541599505,2,clickout item,\"9\"z,FR,Paris,tablet,,,\n" +  // 7 malformed CSV
+                           row("t", 1541599506, 3, "filter selection", "3 stars") +        // 8 dropped
+                           row("t", 1541599507, 4, "clickout item", "10");                 // 9 ok
   embsr::LoadReport rep;
   const auto ds = load_text(text, kLenient, &rep);
   REQUIRE(ds.num_sessions() == 2);

@@ -2,8 +2,11 @@
 // and rejection (with a clear reason) of every kind of damaged or mismatched file.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -140,14 +143,21 @@ TEST_CASE("checkpoint: save/load round trip keeps everything", "[checkpoint]") {
   require_equal(ck, back);
 
   SECTION("non-default config fields, options and an empty vocabulary") {
-    ck.config.next_op = embsr::NextOpMode::Learned;
-    ck.config.fusion = embsr::FusionMode::Fixed;
-    ck.config.fixed_beta = 0.25;
-    ck.config.dropout = 0.125;
-    ck.config.w_k = 10.5;
-    ck.config.init_std = 0.05;
-    ck.config.seed = 0x123456789abcdefULL;
-    ck.config.use_relations = false;  // entries no longer match a model, but a checkpoint stores what it is given
+    auto config = ck.config;
+    config.next_op = embsr::NextOpMode::Learned;
+    config.fusion = embsr::FusionMode::Fixed;
+    config.fixed_beta = 0.25;
+    config.dropout = 0.125;
+    config.w_k = 10.5;
+    config.init_std = 0.05;
+    config.seed = 0x123456789abcdefULL;
+    config.use_relations = false;
+    const Model other(config);  // the entries must be this config's layout
+    ck = embsr::make_checkpoint<Exec>(other, tiny_items(), tiny_ops(), nullptr, ck.training);
+    ck.has_optimizer = true;
+    ck.optimizer.m.assign(ck.values.size(), 0.5f);
+    ck.optimizer.v.assign(ck.values.size(), 0.25f);
+    ck.optimizer.v_max.assign(ck.values.size(), 0.25f);
     ck.optimizer.options.lr = 0.003;
     ck.optimizer.options.beta1 = 0.8;
     ck.optimizer.options.beta2 = 0.99;
@@ -175,7 +185,7 @@ TEST_CASE("checkpoint: save/load round trip keeps everything", "[checkpoint]") {
   const auto bytes = read_bytes(path);
   REQUIRE(bytes.size() > 24);
   CHECK(std::memcmp(bytes.data(), "EMBSRCKP", 8) == 0);
-  CHECK(bytes[8] == 1);
+  CHECK(bytes[8] == 2);
   CHECK(bytes[9] == 0);
   CHECK(bytes[10] == 0);
   CHECK(bytes[11] == 0);
@@ -306,9 +316,12 @@ TEST_CASE("checkpoint: damaged files are rejected with the reason", "[checkpoint
   }
   SECTION("wrong version") {
     auto copy = bytes;
-    copy[8] = 2;
+    copy[8] = 3;
     write_bytes(bad, copy);
-    CHECK(reason_of_load(bad) == "checkpoint version 2, this build reads version 1");
+    CHECK(reason_of_load(bad) == "checkpoint version 3, this build reads versions 1 to 2");
+    copy[8] = 0;
+    write_bytes(bad, copy);
+    CHECK(reason_of_load(bad) == "checkpoint version 0, this build reads versions 1 to 2");
   }
   SECTION("missing file") {
     const std::string missing = dir + "/nope.ckpt";
@@ -317,7 +330,7 @@ TEST_CASE("checkpoint: damaged files are rejected with the reason", "[checkpoint
   SECTION("an inconsistent checkpoint is never written") {
     auto broken = ck;
     broken.values.pop_back();
-    CHECK_THROWS_WITH(embsr::save_checkpoint(bad, broken), Contains("cover") && Contains("values"));
+    CHECK_THROWS_WITH(embsr::save_checkpoint(bad, broken), Contains("implies") && Contains("values"));
     broken = ck;
     broken.entries[1].offset += 1;
     CHECK_THROWS_AS(embsr::save_checkpoint(bad, broken), embsr::InvalidArgument);
@@ -364,7 +377,7 @@ TEST_CASE("checkpoint: restore rejects a model of another shape", "[checkpoint]"
     Model model(ck.config);
     const auto before = host_values(model);
     CHECK_THROWS_WITH(embsr::restore(renamed, model, nullptr),
-                      Contains("parameter 0 is 'items' in the checkpoint, 'item_embedding' in the model"));
+                      Contains("parameter 0 is 'items'") && Contains("implies 'item_embedding'"));
     CHECK(host_values(model) == before);  // nothing written on failure
   }
   {
@@ -403,7 +416,7 @@ TEST_CASE("checkpoint: writes are atomic", "[checkpoint]") {
     const std::string target = dir + "/sub";
     fs::create_directory(target);
     write_bytes(target + "/keep", {'k'});
-    CHECK_THROWS_WITH(embsr::save_checkpoint(target, other), Catch::Matchers::Contains("cannot rename"));
+    CHECK_THROWS_WITH(embsr::save_checkpoint(target, other), Catch::Matchers::Contains("renaming"));
     CHECK_FALSE(fs::exists(target + ".tmp." + std::to_string(static_cast<long long>(::getpid()))));
     CHECK(fs::is_directory(target));
     fs::remove_all(target);
@@ -422,4 +435,200 @@ TEST_CASE("checkpoint: writes are atomic", "[checkpoint]") {
   names.clear();
   for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
   CHECK(names == std::vector<std::string>{"model.ckpt"});
+}
+
+// ---- issue 11: hostile contents behind a valid checksum -----------------------------------------
+
+namespace {
+
+// An attacker's edit: fields changed, then the size field and the FNV-1a trailer recomputed.
+void repatch(std::vector<char>& b) {
+  const std::uint64_t size = b.size();
+  for (int i = 0; i < 8; ++i) b[16 + static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * i)) & 0xff);
+  const std::size_t body = b.size() - 8;
+  const std::uint64_t h = embsr::checkpoint_detail::fnv1a64(reinterpret_cast<const unsigned char*>(b.data()), body);
+  for (int i = 0; i < 8; ++i) b[body + static_cast<std::size_t>(i)] = static_cast<char>((h >> (8 * i)) & 0xff);
+}
+void put_i32(std::vector<char>& b, std::size_t at, std::int32_t v) {
+  for (int i = 0; i < 4; ++i) b[at + static_cast<std::size_t>(i)] = static_cast<char>((static_cast<std::uint32_t>(v) >> (8 * i)) & 0xff);
+}
+// Config field offsets (see io/checkpoint_format.hpp): after the 24-byte header.
+constexpr std::size_t kNumItemsAt = 24, kDAt = 32, kMaxLengthAt = 36, kGnnStepsAt = 40;
+
+// The bytes of a checkpoint, written without the writer's checks (as a hostile tool would).
+std::vector<char> raw_bytes(const embsr::Checkpoint& ck) {
+  const std::string s = embsr::checkpoint_detail::encode(ck);
+  return std::vector<char>(s.begin(), s.end());
+}
+
+// load_checkpoint's reason, and that it came fast (nothing big was allocated or computed first).
+std::string quick_reason(const std::string& path, const embsr::CheckpointLimits& limits = {}) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string reason;
+  try {
+    embsr::load_checkpoint(path, limits);
+    FAIL("load_checkpoint('" << path << "') did not throw");
+  } catch (const embsr::DataError& e) {
+    CHECK(e.file() == path);
+    reason = e.reason();
+  }
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 2.0);
+  return reason;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: hostile sizes behind a valid checksum are refused before any allocation", "[checkpoint][hostile]") {
+  using Catch::Matchers::Contains;
+  const std::string dir = embsr::test::scratch_dir();
+  const auto good = raw_bytes(trained_checkpoint());
+  const std::string path = dir + "/hostile.ckpt";
+  struct Edit {
+    const char* what;
+    std::size_t at;
+    std::int32_t value;
+  };
+  // The audit's cases: gnn_steps 10^6 grew to 20.7 GB, d 3000 allocated 2.16 GB, max_length 10^7
+  // ran for minutes, d 100000 asked Kokkos for 1119 GB.
+  for (const Edit& e : {Edit{"gnn_steps", kGnnStepsAt, 1000000}, Edit{"d", kDAt, 3000}, Edit{"d", kDAt, 100000},
+                        Edit{"max_length", kMaxLengthAt, 10000000}, Edit{"num_items", kNumItemsAt, 2147483647},
+                        Edit{"d", kDAt, 2147483647}, Edit{"gnn_steps", kGnnStepsAt, 2147483647}}) {
+    INFO(e.what << " = " << e.value);
+    auto b = good;
+    put_i32(b, e.at, e.value);
+    repatch(b);
+    write_bytes(path, b);
+    const std::string reason = quick_reason(path);
+    // num_items is caught by the vocabulary count or the size check, the rest by the size check.
+    CHECK_THAT(reason, Contains("implies") || Contains("tokens, the config has"));
+  }
+  SECTION("a config that fits the file but not the memory limit") {
+    write_bytes(path, good);
+    embsr::CheckpointLimits limits;
+    limits.memory_bytes = 4096;
+    CHECK_THAT(quick_reason(path, limits), Contains("more than the memory limit of 4.0 KiB"));
+    limits.memory_bytes = 1ULL << 30;
+    CHECK_NOTHROW(embsr::load_checkpoint(path, limits));
+  }
+  SECTION("invalid config values") {
+    for (const double w_k : {std::numeric_limits<double>::infinity(), -1.0, 0.0, std::nan("")}) {
+      auto ck = trained_checkpoint();
+      ck.config.w_k = w_k;
+      write_bytes(path, raw_bytes(ck));
+      CHECK_THAT(quick_reason(path), Contains("invalid config") && Contains("w_k must be finite and > 0"));
+    }
+  }
+}
+
+TEST_CASE("checkpoint: the audit's reproducers are refused with a DataError", "[checkpoint][hostile]") {
+  // ../shared/reliability, copied into tests/io/data: valid size and checksum, huge counts that
+  // made std::length_error escape (vector sizes computed from n * 8 wrapped around).
+  for (const char* name : {"repro_entry_count_overflow.ckpt", "repro_vocab_count_overflow.ckpt",
+                           "repro_float_count_overflow.ckpt"}) {
+    INFO(name);
+    const std::string path = std::string(EMBSR_SOURCE_DIR) + "/tests/io/data/" + name;
+    REQUIRE(fs::exists(path));
+    CHECK_FALSE(quick_reason(path).empty());
+  }
+}
+
+TEST_CASE("checkpoint: non-finite values are never saved nor loaded", "[checkpoint][hostile]") {
+  using Catch::Matchers::Contains;
+  const std::string dir = embsr::test::scratch_dir();
+  const std::string path = dir + "/nan.ckpt";
+  const auto ck = trained_checkpoint();
+  SECTION("a NaN weight") {
+    auto bad = ck;
+    bad.values[ck.entries[2].offset + 5] = std::nanf("");
+    CHECK_THROWS_WITH(embsr::save_checkpoint(path, bad), Contains("parameter '" + ck.entries[2].name + "' has a non-finite value"));
+    CHECK_FALSE(fs::exists(path));
+    write_bytes(path, raw_bytes(bad));
+    CHECK_THAT(quick_reason(path), Contains("parameter '" + ck.entries[2].name + "' has a non-finite value") &&
+                                       Contains("row " + std::to_string(5 / ck.entries[2].cols)));
+  }
+  SECTION("an infinite weight") {
+    auto bad = ck;
+    bad.values.back() = -std::numeric_limits<float>::infinity();
+    write_bytes(path, raw_bytes(bad));
+    CHECK_THAT(quick_reason(path), Contains("non-finite value (-inf)"));
+  }
+  SECTION("optimizer state: NaN moment, negative second moment") {
+    auto bad = ck;
+    bad.optimizer.m[3] = std::nanf("");
+    write_bytes(path, raw_bytes(bad));
+    CHECK_THAT(quick_reason(path), Contains("optimizer state 'm' has an invalid value"));
+    bad = ck;
+    bad.optimizer.v_max[7] = -1.0f;
+    write_bytes(path, raw_bytes(bad));
+    CHECK_THAT(quick_reason(path), Contains("optimizer state 'v_max' has an invalid value"));
+  }
+  SECTION("a best epoch after the last epoch") {
+    auto bad = ck;
+    bad.training.best_epoch = static_cast<int>(bad.training.epoch) + 1;
+    write_bytes(path, raw_bytes(bad));
+    CHECK_THAT(quick_reason(path), Contains("best epoch 4 comes after the last finished epoch 3"));
+  }
+}
+
+TEST_CASE("checkpoint: version-1 files still load", "[checkpoint]") {
+  // Version 1 is version 2 without training.best_checksum (the 8 bytes before the trailer).
+  const std::string dir = embsr::test::scratch_dir();
+  auto ck = trained_checkpoint();
+  ck.training.best_checksum = 0;
+  auto b = raw_bytes(ck);
+  b.erase(b.end() - 16, b.end() - 8);
+  b[8] = 1;
+  repatch(b);
+  const std::string path = dir + "/v1.ckpt";
+  write_bytes(path, b);
+  const auto back = embsr::load_checkpoint(path);
+  require_equal(ck, back);
+  CHECK(back.training.best_checksum == 0);
+  // The committed fixture: best.ckpt of embsr-train before version 2 (JD sample, --min-support 20 --d 4).
+  const auto fixture = embsr::load_checkpoint(std::string(EMBSR_SOURCE_DIR) + "/tests/io/data/version1.ckpt");
+  CHECK(fixture.config.d > 0);
+  CHECK(fixture.values.size() == embsr::parameter_count(fixture.config).values);
+}
+
+TEST_CASE("checkpoint: the parameter layout of a config is the model's", "[checkpoint]") {
+  for (const bool gnn : {true, false})
+    for (const bool attention : {true, false})
+      for (const bool relations : {true, false})
+        for (const auto fusion : {embsr::FusionMode::Gate, embsr::FusionMode::Mlp, embsr::FusionMode::Fixed}) {
+          auto config = embsr::test::tiny_config();
+          config.use_gnn = gnn;
+          config.use_attention = attention || !gnn;  // the model needs one of the two
+          config.use_relations = relations;
+          config.fusion = fusion;
+          config.gnn_steps = gnn ? 2 : 1;
+          const Model model(config);
+          const auto layout = embsr::parameter_layout(config);
+          const auto& entries = model.parameters().entries();
+          REQUIRE(layout.size() == entries.size());
+          for (std::size_t i = 0; i < layout.size(); ++i) {
+            CHECK(layout[i].name == entries[i].name);
+            CHECK(layout[i].offset == entries[i].offset);
+            CHECK(layout[i].rows == entries[i].rows);
+            CHECK(layout[i].cols == entries[i].cols);
+          }
+          const auto count = embsr::parameter_count(config);
+          CHECK(count.entries == entries.size());
+          CHECK(count.values == model.num_parameters());
+        }
+}
+
+TEST_CASE("checkpoint: stale temporary files of crashed writers are removed", "[checkpoint]") {
+  const std::string dir = embsr::test::scratch_dir();
+  const std::string path = dir + "/model.ckpt";
+  // A pid that cannot be running (above the kernel's pid_max of 2^22), one of ours that is, and
+  // files of other names and patterns that must stay.
+  write_bytes(path + ".tmp.99999999", {'x'});
+  write_bytes(path + ".tmp." + std::to_string(static_cast<long long>(::getppid())), {'x'});
+  write_bytes(path + ".tmp.12ab", {'x'});
+  write_bytes(dir + "/other.ckpt.tmp.99999999", {'x'});
+  embsr::save_checkpoint(path, trained_checkpoint());
+  CHECK_FALSE(fs::exists(path + ".tmp.99999999"));
+  CHECK(fs::exists(path + ".tmp." + std::to_string(static_cast<long long>(::getppid()))));
+  CHECK(fs::exists(path + ".tmp.12ab"));
+  CHECK(fs::exists(dir + "/other.ckpt.tmp.99999999"));
 }

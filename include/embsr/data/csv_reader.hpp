@@ -53,6 +53,7 @@ class CsvReader {
       End e;
       if (src_.peek() == '"') {
         any_quoted = true;
+        quote_line_ = newlines_ + 1;
         src_.advance(1);
         e = quoted_field();
       } else {
@@ -109,11 +110,7 @@ class CsvReader {
 
   End quoted_field() {
     for (;;) {
-      if (!src_.ensure())
-        throw CsvSyntaxError(name_, record_line_,
-                             "unterminated quoted field in column " + std::to_string(ends_.size() + 1) +
-                                 " (the record starting on this line never closes its quote)",
-                             true);
+      if (!src_.ensure()) throw CsvSyntaxError(name_, quote_line_, unterminated_reason(), true);
       const char* b = src_.data();
       const std::size_t n = src_.available();
       const void* q = std::memchr(b, '"', n);
@@ -153,6 +150,16 @@ class CsvReader {
     }
   }
 
+  // The quote never closed, so everything after it was read as one field: the useful place to point
+  // at is the opening quote (its physical line and column), not the end of the file or the line
+  // where the damage was noticed.
+  std::string unterminated_reason() const {
+    std::string s = "unterminated quoted field (opened on line " + std::to_string(quote_line_) + ", column " +
+                    std::to_string(ends_.size() + 1);
+    if (quote_line_ != record_line_) s += ", in the record starting on line " + std::to_string(record_line_);
+    return s + "): no closing quote before the end of the file";
+  }
+
   // RFC 4180 allows only a delimiter or a line end after a closing quote. Skip the rest of the
   // physical line so that a lenient caller can go on with the next record, then report.
   [[noreturn]] void junk_after_quote(char c) {
@@ -187,6 +194,7 @@ class CsvReader {
   std::string data_;               // all fields of the record, back to back
   std::vector<std::size_t> ends_;  // end offset of each field in data_
   std::size_t record_line_ = 0;
+  std::size_t quote_line_ = 0;  // physical line of the opening quote of the current quoted field
   std::size_t newlines_ = 0;
   bool at_eof_ = false;
   bool blank_ = false;

@@ -15,6 +15,10 @@
 // non-negative integers whose canonical decimal string ("07" -> "7") is the vocabulary token.
 // `operations` non-empty fixes the vocabulary (ids in that order, an unlisted operation is an error);
 // empty builds it from the data in order of first appearance.
+//
+// Timestamps before 1990 or after 2100 are kept but counted in LoadReport::implausible_timestamps
+// (detail::plausible_unix_time says why). Any finite time splits correctly: gaps are differences of
+// doubles, and between two finite values they are finite or +inf, never NaN.
 
 #include <charconv>
 #include <cmath>
@@ -183,6 +187,7 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
     } else {
       op = ds.op_vocab.add(op_token);
     }
+    if (!detail::plausible_unix_time(time)) sink.implausible_timestamp(name, line, time_text, time);
     const index_t group = groups.id(group_id);
     rows.add(group, ds.item_vocab.add(item), op, time);
   }

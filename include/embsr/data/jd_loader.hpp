@@ -10,6 +10,8 @@
 //    order given), key = "<path>:<line>".
 //  - dedupe_identical_sessions drops a line whose token sequence equals an earlier line's (in any of
 //    the files): the two sample files of a category share such lines.
+//  - The rules of one token are detail::parse_jd_token, shared with embsr-recommend's JD request
+//    reader (serve/request_parser.hpp): both refuse the same tokens with the same messages.
 
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +46,72 @@ inline const std::vector<std::string>& jd_operation_names() {
 }
 
 namespace detail {
+
+// What separates the tokens of a JD line (and makes a line blank).
+inline constexpr const char* kJdSpaces = " \t\r\v\f";
+
+// One token "sku+behavior_type+category+time_interval+dwell_time", parsed. `sku` is a view into the
+// token (digits only, kept as written: an id, not a number).
+struct JdToken {
+  std::string_view sku;
+  std::uint64_t behavior_type = 0;  // 1..10
+  std::uint64_t category = 0, time_interval = 0, dwell_time = 0;
+};
+
+// Why a token was refused. `kind` is the short, fixed reason LoadReport::skipped_reasons counts by
+// ("wrong field count", "non-numeric field", "numeric overflow", "unknown operation"); `reason` the
+// full message naming the token and the bad value. A default-constructed problem (kind == nullptr)
+// means the token is good.
+struct JdTokenProblem {
+  const char* kind = nullptr;
+  std::string reason;
+  explicit operator bool() const noexcept { return kind != nullptr; }
+};
+
+// The rules of a JD token, shared by the loader (load_jd) and the request reader of the serving
+// side (serve/request_parser.hpp) so that both accept and refuse the same tokens with the same
+// words. `token_no` (1-based) only goes into the message. Allocation-free on a good token: the
+// loader calls it for every token of every line.
+inline JdTokenProblem parse_jd_token(std::string_view token, std::size_t token_no, JdToken& out) {
+  static constexpr const char* kFieldNames[5] = {"sku", "behavior_type", "category", "time_interval", "dwell_time"};
+  std::string_view fields[5];
+  std::size_t nfields = 0, start = 0;
+  for (std::size_t i = 0; i <= token.size(); ++i) {
+    if (i == token.size() || token[i] == '+') {
+      if (nfields < 5) fields[nfields] = token.substr(start, i - start);
+      ++nfields;
+      start = i + 1;
+    }
+  }
+  // Built only for a message: no allocation per token on good input.
+  auto where = [&] { return "token " + std::to_string(token_no) + " " + quote_value(token); };
+  if (nfields != 5)
+    return {"wrong field count", where() + " has " + std::to_string(nfields) +
+                                     " fields, expected 5 (sku+behavior_type+category+time_interval+dwell_time)"};
+  std::uint64_t values[5] = {0, 0, 0, 0, 0};
+  for (std::size_t f = 0; f < 5; ++f) {
+    const std::string_view field_name = kFieldNames[f];
+    if (fields[f].empty()) return {"non-numeric field", where() + ": " + std::string(field_name) + " is empty"};
+    // The sku is an id (kept as text), so only its digits matter, not its magnitude.
+    const ParseStatus st = f == 0 ? (all_digits(fields[f]) ? ParseStatus::Ok : ParseStatus::Invalid)
+                                  : parse_integer(fields[f], values[f]);
+    if (st == ParseStatus::Invalid)
+      return {"non-numeric field", where() + ": " + std::string(field_name) + " " + quote_value(fields[f]) +
+                                       " is not an unsigned integer"};
+    if (st == ParseStatus::OutOfRange)
+      return {"numeric overflow", where() + ": " + std::string(field_name) + " " + quote_value(fields[f]) +
+                                      " is out of range (max 18446744073709551615)"};
+  }
+  if (values[1] < 1 || values[1] > 10)
+    return {"unknown operation",
+            where() + ": unknown operation " + std::to_string(values[1]) + " (behavior_type must be 1..10)"};
+  out.sku = fields[0];
+  out.behavior_type = values[1];
+  out.category = values[2];
+  out.time_interval = values[3];
+  out.dwell_time = values[4];
+  return {};
+}
 
 class JdParser {
  public:
@@ -82,9 +150,7 @@ class JdParser {
   }
 
  private:
-  static constexpr const char* kSpaces = " \t\r\v\f";
-  static constexpr const char* kFieldNames[5] = {"sku", "behavior_type", "category", "time_interval",
-                                                 "dwell_time"};
+  static constexpr const char* kSpaces = kJdSpaces;
 
   struct Pending {
     std::string_view sku;
@@ -126,42 +192,10 @@ class JdParser {
       h1 = (h1 ^ ' ') * 0x100000001b3ULL;  // token separator: "1 23" differs from "12 3"
       h2 = (h2 + 0x100) * 0x9e3779b97f4a7c15ULL;
 
-      std::string_view fields[5];
-      std::size_t nfields = 0, start = 0;
-      for (std::size_t i = 0; i <= token.size(); ++i) {
-        if (i == token.size() || token[i] == '+') {
-          if (nfields < 5) fields[nfields] = token.substr(start, i - start);
-          ++nfields;
-          start = i + 1;
-        }
-      }
-      // Built only for a message: no allocation per token on good input.
-      auto where = [&] { return "token " + std::to_string(token_no) + " " + quote_value(token); };
-      if (nfields != 5)
-        return sink_.reject(name, line_no, "wrong field count",
-                            where() + " has " + std::to_string(nfields) +
-                                " fields, expected 5 (sku+behavior_type+category+time_interval+dwell_time)");
-      std::uint64_t values[5] = {0, 0, 0, 0, 0};
-      for (std::size_t f = 0; f < 5; ++f) {
-        const std::string_view field_name = kFieldNames[f];
-        if (fields[f].empty())
-          return sink_.reject(name, line_no, "non-numeric field", where() + ": " + std::string(field_name) + " is empty");
-        // The sku is an id (kept as text), so only its digits matter, not its magnitude.
-        const ParseStatus st = f == 0 ? (all_digits(fields[f]) ? ParseStatus::Ok : ParseStatus::Invalid)
-                                      : parse_integer(fields[f], values[f]);
-        if (st == ParseStatus::Invalid)
-          return sink_.reject(name, line_no, "non-numeric field",
-                              where() + ": " + std::string(field_name) + " " + quote_value(fields[f]) + " is not an unsigned integer");
-        if (st == ParseStatus::OutOfRange)
-          return sink_.reject(name, line_no, "numeric overflow",
-                              where() + ": " + std::string(field_name) + " " + quote_value(fields[f]) +
-                                  " is out of range (max 18446744073709551615)");
-      }
-      if (values[1] < 1 || values[1] > 10)
-        return sink_.reject(name, line_no, "unknown operation",
-                            where() + ": unknown operation " + std::to_string(values[1]) +
-                                " (behavior_type must be 1..10)");
-      pending_.push_back(Pending{fields[0], static_cast<index_t>(values[1] - 1), values[3]});
+      JdToken parsed;
+      const JdTokenProblem problem = parse_jd_token(token, token_no, parsed);
+      if (problem) return sink_.reject(name, line_no, problem.kind, problem.reason);
+      pending_.push_back(Pending{parsed.sku, static_cast<index_t>(parsed.behavior_type - 1), parsed.time_interval});
     }
 
     const Fingerprint fp{mix(h1), mix(h2 ^ token_no)};

@@ -4,6 +4,7 @@
 // is assembled in a reused string. Memory stays O(chunk + longest line) whatever the file size.
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <istream>
@@ -40,9 +41,16 @@ class ChunkedInput {
     const std::size_t want = first_ ? std::max<std::size_t>(buf_.size(), 3) : buf_.size();
     if (want > buf_.size()) buf_.resize(want);
     while (end_ < want) {
+      errno = 0;
       in_.read(buf_.data() + end_, static_cast<std::streamsize>(want - end_));
       end_ += static_cast<std::size_t>(in_.gcount());
-      if (in_.bad()) throw DataError(name_, 0, "read error (I/O failure while reading the file)");
+      if (in_.bad()) {
+        // Linux opens a directory as a stream; reading it then fails with EISDIR.
+        const int err = errno;
+        throw DataError(name_, 0, err == EISDIR ? std::string("cannot read: is a directory")
+                                                : std::string("read error (I/O failure while reading the file") +
+                                                      (err != 0 ? std::string(": ") + std::strerror(err) : "") + ")");
+      }
       if (!in_) break;
     }
     if (!in_) eof_ = true;

@@ -46,6 +46,11 @@ struct LoadReport {
   std::size_t empty_sessions = 0;      // sessions with no event left after dropping rows: not added
   std::size_t duplicate_sessions = 0;  // identical sessions removed (JD)
 
+  // Loaded events whose absolute timestamp (trivago, delimited logs; JD times are relative) lies
+  // outside [1990-01-01, 2100-01-01) UTC, the range of detail::plausible_unix_time. Not an error:
+  // the events are kept, and the first few messages go to `problems`.
+  std::size_t implausible_timestamps = 0;
+
   std::vector<std::string> problems;  // first max_reported_problems messages, "file:line: reason"
 
   std::string summary() const {
@@ -63,6 +68,9 @@ struct LoadReport {
     if (empty_sessions) s += "sessions left empty after dropping (not added): " + std::to_string(empty_sessions) + "\n";
     if (duplicate_sessions) s += "duplicate sessions removed: " + std::to_string(duplicate_sessions) + "\n";
     list("skipped bad records: ", skipped_records, skipped_reasons);
+    if (implausible_timestamps)
+      s += "implausible timestamps (before 1990 or after 2100 as unix seconds; loaded anyway): " +
+           std::to_string(implausible_timestamps) + "\n";
     if (!problems.empty()) {
       s += "first problems:\n";
       for (const auto& p : problems) s += "  " + p + "\n";
@@ -72,6 +80,39 @@ struct LoadReport {
 };
 
 namespace detail {
+
+// A value quoted for an error message: 'abc', cut to `max` characters, control bytes escaped, so
+// that one garbage line of megabytes does not become the message.
+inline std::string quote_value(std::string_view value, std::size_t max = 60) {
+  std::string s = "'";
+  const bool cut = value.size() > max;
+  if (cut) value = value.substr(0, max);
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      s += "\\x";
+      s += hex[u >> 4];
+      s += hex[u & 15];
+    } else {
+      s += c;
+    }
+  }
+  s += cut ? "...'" : "'";
+  return s;
+}
+
+// The range of plausible absolute timestamps, in unix seconds: [1990-01-01, 2100-01-01) UTC. Logs of
+// web shops and hotel searches cannot predate the web (the first web site is from 1991), and none is
+// written in the next century. A value outside is almost always a unit mistake (milliseconds or
+// microseconds read as seconds: OTTO's 1659304800025 ms is the year 54,500 as seconds), a relative
+// time, or a garbage field, and it would silently bend the chronological split. Wide enough that
+// no real log is flagged.
+inline constexpr double kPlausibleTimeBegin = 631152000.0;  // 1990-01-01T00:00:00Z
+inline constexpr double kPlausibleTimeEnd = 4102444800.0;   // 2100-01-01T00:00:00Z
+inline bool plausible_unix_time(double seconds) {
+  return seconds >= kPlausibleTimeBegin && seconds < kPlausibleTimeEnd;
+}
 
 // The strict / lenient decision, in one place for all loaders. Writes into the caller's report (reset
 // first) or into a private one when the caller passed none.
@@ -97,6 +138,23 @@ class ProblemSink {
     record(e.what(), kind);
   }
 
+  // An absolute timestamp outside [1990, 2100) (see plausible_unix_time): counted and kept, never
+  // an error, in strict mode too. The first kMaxTimestampNotes messages go to `problems` (fewer, so
+  // that a file full of them leaves room for the messages about skipped records), with a hint when
+  // the value looks like milliseconds or microseconds.
+  void implausible_timestamp(const std::string& file, std::size_t line, std::string_view text, double seconds) {
+    constexpr std::size_t kMaxTimestampNotes = 3;
+    if (++report_->implausible_timestamps > kMaxTimestampNotes) return;
+    if (report_->problems.size() >= options_.max_reported_problems) return;
+    std::string reason = "implausible timestamp " + quote_value(text) +
+                         " (before 1990 or after 2100 as unix seconds); loaded anyway";
+    if (plausible_unix_time(seconds / 1e3))
+      reason += " (milliseconds?)";
+    else if (plausible_unix_time(seconds / 1e6))
+      reason += " (microseconds?)";
+    report_->problems.emplace_back(DataError(file, line, reason).what());
+  }
+
   // A valid row that is not a micro-behavior of the model: counted, never an error.
   void drop(const std::string& reason) {
     ++report_->dropped_rows;
@@ -114,27 +172,6 @@ class ProblemSink {
   LoadReport own_;
   LoadReport* report_;
 };
-
-// A value quoted for an error message: 'abc', cut to `max` characters, control bytes escaped, so
-// that one garbage line of megabytes does not become the message.
-inline std::string quote_value(std::string_view value, std::size_t max = 60) {
-  std::string s = "'";
-  const bool cut = value.size() > max;
-  if (cut) value = value.substr(0, max);
-  for (const char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      s += "\\x";
-      s += hex[u >> 4];
-      s += hex[u & 15];
-    } else {
-      s += c;
-    }
-  }
-  s += cut ? "...'" : "'";
-  return s;
-}
 
 // Opens a file for a loader; failures are DataErrors naming the file (line 0 = the file as a whole).
 inline std::ifstream open_input(const std::string& path) {

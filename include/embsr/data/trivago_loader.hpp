@@ -10,6 +10,8 @@
 //  - Rows are grouped by session_id wherever they are in the file and sorted by (timestamp, step),
 //    file order for ties. Sessions are added in order of first appearance; order_key = timestamp
 //    of the session's last kept event; key = session_id. Sessions left without events are not added.
+//  - Timestamps are unix seconds; those before 1990 or after 2100 are kept but counted in
+//    LoadReport::implausible_timestamps (detail::plausible_unix_time says why).
 
 #include <cstddef>
 #include <cstdint>
@@ -116,7 +118,9 @@ inline SessionDataset load_trivago(std::istream& in, const std::string& name, co
       sink.drop(not_an_item);
       continue;
     }
-    rows.add(group, ds.item_vocab.add(reference), static_cast<index_t>(op), static_cast<double>(timestamp), step);
+    const double time = static_cast<double>(timestamp);
+    if (!detail::plausible_unix_time(time)) sink.implausible_timestamp(name, line, csv[c_time], time);
+    rows.add(group, ds.item_vocab.add(reference), static_cast<index_t>(op), time, step);
   }
   rep.lines_read = csv.lines_read();
 

@@ -2,6 +2,7 @@
 // Model configuration: sizes, the paper's hyper-parameters, the next-operation mode, and the
 // ablation switches of MODEL.md section 8 (all of which share the model's code paths).
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -51,8 +52,10 @@ struct Config {
     if (max_length < 1) fail("max_length must be >= 1, got " + std::to_string(max_length));
     if (gnn_steps < 1) fail("gnn_steps must be >= 1, got " + std::to_string(gnn_steps));
     if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1), got " + std::to_string(dropout));
-    if (!(w_k > 0)) fail("w_k must be > 0, got " + std::to_string(w_k));
-    if (!(init_std > 0)) fail("init_std must be > 0, got " + std::to_string(init_std));
+    // w_k scales every logit (eq. 19): infinite, it turns every score into +-inf or NaN.
+    if (!(w_k > 0 && std::isfinite(w_k))) fail("w_k must be finite and > 0, got " + std::to_string(w_k));
+    if (!(init_std > 0 && std::isfinite(init_std)))
+      fail("init_std must be finite and > 0, got " + std::to_string(init_std));
     if (fusion == FusionMode::Fixed && !(fixed_beta >= 0 && fixed_beta <= 1))
       fail("fixed_beta must be in [0, 1], got " + std::to_string(fixed_beta));
   }

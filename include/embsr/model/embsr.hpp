@@ -35,6 +35,7 @@
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/model/config.hpp>
+#include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
 
 namespace embsr {
@@ -291,54 +292,47 @@ class EMBSR {
 
  private:
   // ---- parameters --------------------------------------------------------------------------
+  // The entries come from the one list of model/parameter_layout.hpp (which checkpoints are checked
+  // against); the layers find theirs by name.
   void declare_parameters() {
-    const std::size_t d = static_cast<std::size_t>(config_.d);
-    const std::size_t ops = static_cast<std::size_t>(config_.num_op_ids());
-    id_.item = params_.add("item_embedding", static_cast<std::size_t>(config_.num_items), d);
-    id_.op = params_.add("op_embedding", ops, d);
+    detail::for_each_parameter(config_, [&](const std::string& name, std::uint64_t rows, std::uint64_t cols) {
+      params_.add(name, static_cast<std::size_t>(rows), static_cast<std::size_t>(cols));
+    });
+    auto id = [&](const std::string& name) { return params_.id(name); };
+    auto gru_ids = [&](const std::string& prefix) {
+      return GruIds{id(prefix + ".W_ih"), id(prefix + ".W_hh"), id(prefix + ".b_ih"), id(prefix + ".b_hh")};
+    };
+    id_.item = id("item_embedding");
+    id_.op = id("op_embedding");
     if (config_.use_gnn) {
-      if (config_.use_run_gru) id_.run_gru = add_gru("run_gru", d, d);
+      if (config_.use_run_gru) id_.run_gru = gru_ids("run_gru");
       for (int s = 0; s < config_.gnn_steps; ++s) {
-        const std::string g = "ggnn" + std::to_string(s) + ".", st = "star" + std::to_string(s) + ".";
-        GgnnIds gi;
-        gi.W_in = params_.add(g + "W_in", d, 2 * d);
-        gi.b_in = params_.add(g + "b_in", 1, d);
-        gi.W_out = params_.add(g + "W_out", d, 2 * d);
-        gi.b_out = params_.add(g + "b_out", 1, d);
-        gi.cell = add_gru("ggnn" + std::to_string(s), 2 * d, d);
-        id_.ggnn.push_back(gi);
-        StarIds si;
-        si.W_q1 = params_.add(st + "W_q1", d, d);
-        si.b_q1 = params_.add(st + "b_q1", 1, d);
-        si.W_k1 = params_.add(st + "W_k1", d, d);
-        si.b_k1 = params_.add(st + "b_k1", 1, d);
-        si.W_k2 = params_.add(st + "W_k2", d, d);
-        si.b_k2 = params_.add(st + "b_k2", 1, d);
-        si.W_q2 = params_.add(st + "W_q2", d, d);
-        si.b_q2 = params_.add(st + "b_q2", 1, d);
-        id_.star.push_back(si);
+        const std::string g = "ggnn" + std::to_string(s), st = "star" + std::to_string(s) + ".";
+        id_.ggnn.push_back(GgnnIds{id(g + ".W_in"), id(g + ".b_in"), id(g + ".W_out"), id(g + ".b_out"), gru_ids(g)});
+        id_.star.push_back(StarIds{id(st + "W_q1"), id(st + "b_q1"), id(st + "W_k1"), id(st + "b_k1"), id(st + "W_k2"),
+                                   id(st + "b_k2"), id(st + "W_q2"), id(st + "b_q2")});
       }
-      id_.W_g = params_.add("highway.W_g", d, 2 * d);
-      id_.b_g = params_.add("highway.b_g", 1, d);
+      id_.W_g = id("highway.W_g");
+      id_.b_g = id("highway.b_g");
     }
     if (config_.use_attention) {
-      id_.W_Q = params_.add("attention.W_Q", d, d);
-      id_.b_Q = params_.add("attention.b_Q", 1, d);
-      id_.W_1 = params_.add("attention.W_1", d, d);
-      id_.b_1 = params_.add("attention.b_1", 1, d);
-      id_.W_2 = params_.add("attention.W_2", d, d);
-      id_.b_2 = params_.add("attention.b_2", 1, d);
-      id_.ln_gamma = params_.add("attention.ln_gamma", 1, d);
-      id_.ln_beta = params_.add("attention.ln_beta", 1, d);
-      id_.positions = params_.add("attention.positions", static_cast<std::size_t>(config_.max_length) + 1, d);
-      if (config_.use_relations) id_.relations = params_.add("attention.relations", ops * ops, d);
+      id_.W_Q = id("attention.W_Q");
+      id_.b_Q = id("attention.b_Q");
+      id_.W_1 = id("attention.W_1");
+      id_.b_1 = id("attention.b_1");
+      id_.W_2 = id("attention.W_2");
+      id_.b_2 = id("attention.b_2");
+      id_.ln_gamma = id("attention.ln_gamma");
+      id_.ln_beta = id("attention.ln_beta");
+      id_.positions = id("attention.positions");
+      if (config_.use_relations) id_.relations = id("attention.relations");
     }
     if (config_.fusion == FusionMode::Gate) {
-      id_.W_f = params_.add("fusion.W_f", d, 2 * d);
-      id_.b_f = params_.add("fusion.b_f", 1, d);
+      id_.W_f = id("fusion.W_f");
+      id_.b_f = id("fusion.b_f");
     } else if (config_.fusion == FusionMode::Mlp) {
-      id_.W_nf = params_.add("nf.W", d, 2 * d);
-      id_.b_nf = params_.add("nf.b", 1, d);
+      id_.W_nf = id("nf.W");
+      id_.b_nf = id("nf.b");
     }
   }
 
@@ -363,15 +357,6 @@ class EMBSR {
                 ln_beta = kNone, positions = kNone, relations = kNone;
     std::size_t W_f = kNone, b_f = kNone, W_nf = kNone, b_nf = kNone;
   };
-
-  GruIds add_gru(const std::string& prefix, std::size_t in, std::size_t d) {
-    GruIds g;
-    g.W_ih = params_.add(prefix + ".W_ih", 3 * d, in);
-    g.W_hh = params_.add(prefix + ".W_hh", 3 * d, d);
-    g.b_ih = params_.add(prefix + ".b_ih", 1, 3 * d);
-    g.b_hh = params_.add(prefix + ".b_hh", 1, 3 * d);
-    return g;
-  }
 
   // Parameter structs of the layers, over values (grad = false) or gradients (grad = true).
   matrix mat(std::size_t id, bool grad) const { return grad ? params_.grad(id) : params_.value(id); }

@@ -12,15 +12,9 @@
 
 #include <embsr/core/error.hpp>
 #include <embsr/core/tensor.hpp>
+#include <embsr/model/parameter_layout.hpp>  // ParameterEntry
 
 namespace embsr {
-
-struct ParameterEntry {
-  std::string name;
-  std::size_t offset = 0;  // into the flat buffers
-  std::size_t rows = 0, cols = 0;
-  std::size_t size() const { return rows * cols; }
-};
 
 template <class Scalar, class MemorySpace>
 class Parameters {

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,7 @@
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/model/config.hpp>
 #include <embsr/model/embsr.hpp>
+#include <embsr/serve/request_parser.hpp>  // SessionEvent
 
 namespace embsr {
 
@@ -62,11 +64,6 @@ struct Recommendation {
   std::size_t used_events = 0;  // events fed to the model (known, after the max_length cut)
 };
 
-struct SessionEvent {
-  std::string item;
-  std::string operation;
-};
-
 template <class ExecSpace = Kokkos::DefaultExecutionSpace>
 class Recommender {
   static_assert(Kokkos::is_execution_space<ExecSpace>::value, "Recommender: ExecSpace must be a Kokkos execution space");
@@ -77,7 +74,10 @@ class Recommender {
   // Sessions per forward pass in recommend_batch (bounds the [B x num_items] score matrix).
   static constexpr std::size_t kChunk = 64;
 
-  explicit Recommender(const std::string& checkpoint_path) : Recommender(load_checkpoint(checkpoint_path)) {}
+  // Reads the checkpoint, refusing (DataError) one whose model would need more than `memory_limit`
+  // bytes to serve chunks of kChunk sessions (0: the memory available now) before building it.
+  explicit Recommender(const std::string& checkpoint_path, std::uint64_t memory_limit = 0)
+      : Recommender(load_checkpoint(checkpoint_path, CheckpointLimits{memory_limit, kChunk, false})) {}
 
   explicit Recommender(const Checkpoint& ckpt) : config_(ckpt.config), items_(ckpt.items), ops_(ckpt.ops) {
     if (items_.size() != config_.num_items)

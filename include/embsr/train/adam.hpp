@@ -12,25 +12,9 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/math.hpp>
 #include <embsr/core/tensor.hpp>
+#include <embsr/train/adam_options.hpp>
 
 namespace embsr {
-
-struct AdamOptions {
-  double lr = 0.001;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;  // L2 penalty added to the gradient (PyTorch semantics); 0 by default
-  bool amsgrad = true;
-
-  void validate() const {
-    if (!(lr > 0)) throw InvalidArgument("AdamOptions: lr must be > 0, got " + std::to_string(lr));
-    if (!(beta1 >= 0 && beta1 < 1)) throw InvalidArgument("AdamOptions: beta1 must be in [0, 1)");
-    if (!(beta2 >= 0 && beta2 < 1)) throw InvalidArgument("AdamOptions: beta2 must be in [0, 1)");
-    if (!(eps > 0)) throw InvalidArgument("AdamOptions: eps must be > 0");
-    if (!(weight_decay >= 0)) throw InvalidArgument("AdamOptions: weight_decay must be >= 0");
-  }
-};
 
 template <class ExecSpace, class Scalar>
 class Adam {
@@ -47,9 +31,11 @@ class Adam {
     v_max_ = state_type("embsr::adam::v_max", num_parameters);
   }
 
-  // One update of `values` from `grads` (flat buffers of the same length as the state).
+  // One update of `values` from `grads` (flat buffers of the same length as the state). Returns how
+  // many updated values are not finite (0 on a healthy step): counted inside the update's own pass
+  // over the parameters, so a trainer can stop at the step that diverged without reading them again.
   template <class ValuesView, class GradsView>
-  void step(const ExecSpace& exec, const ValuesView& values, const GradsView& grads) {
+  std::size_t step(const ExecSpace& exec, const ValuesView& values, const GradsView& grads) {
     if (values.extent(0) != m_.extent(0) || grads.extent(0) != m_.extent(0))
       throw InvalidArgument("Adam::step: parameter count changed (" + std::to_string(values.extent(0)) + " vs " +
                             std::to_string(m_.extent(0)) + ")");
@@ -63,8 +49,10 @@ class Adam {
     const Scalar sb1 = static_cast<Scalar>(b1), sb2 = static_cast<Scalar>(b2);
     const bool ams = options_.amsgrad;
     auto m = m_, v = v_, vmax = v_max_;
-    Kokkos::parallel_for(
-        "embsr::adam::step", Kokkos::RangePolicy<ExecSpace>(exec, 0, values.extent(0)), KOKKOS_LAMBDA(const std::size_t i) {
+    std::size_t non_finite = 0;
+    Kokkos::parallel_reduce(
+        "embsr::adam::step", Kokkos::RangePolicy<ExecSpace>(exec, 0, values.extent(0)),
+        KOKKOS_LAMBDA(const std::size_t i, std::size_t& bad) {
           Scalar g = grads(i);
           if (wd != Scalar(0)) g += wd * values(i);
           m(i) = sb1 * m(i) + (Scalar(1) - sb1) * g;
@@ -74,8 +62,12 @@ class Adam {
             vmax(i) = vmax(i) > v(i) ? vmax(i) : v(i);
             second = vmax(i);
           }
-          values(i) -= step_size * m(i) / (math::sqrt(second) * inv_bias2_sqrt + eps);
-        });
+          const Scalar updated = values(i) - step_size * m(i) / (math::sqrt(second) * inv_bias2_sqrt + eps);
+          values(i) = updated;
+          bad += math::isfinite(updated) ? 0 : 1;
+        },
+        non_finite);
+    return non_finite;
   }
 
   std::uint64_t steps() const { return steps_; }

@@ -7,8 +7,19 @@
 // after `patience` epochs without improvement. Optional checkpoints: `last.ckpt` (model,
 // optimizer and loop state: resuming gives the same losses as an uninterrupted run) after every
 // epoch and `best.ckpt` whenever the epoch improves.
+//
+// The pair stays consistent through a crash at any point: an improving epoch writes last.ckpt
+// first, recording the checksum of the best.ckpt about to be written, then best.ckpt. A crash
+// between the two leaves a last.ckpt whose best epoch is its own last epoch, so its parameters are
+// the best ones: resume() takes them from there and rewrites best.ckpt. Otherwise resume() accepts
+// only the best.ckpt whose checksum last.ckpt recorded.
+//
+// A step that leaves a parameter non-finite stops training (TrainingDiverged, naming the epoch and
+// the parameter) before anything of that epoch is saved: no checkpoint ever holds a NaN.
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -19,6 +30,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/data/ragged_batch.hpp>
+#include <embsr/io/atomic_file.hpp>
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/train/adam.hpp>
@@ -37,6 +49,7 @@ struct TrainOptions {
   std::uint64_t shuffle_seed = 1;
   bool progress = true;           // progress bar / lines on stderr
   std::string checkpoint_dir;     // empty: no checkpoints
+  std::uint64_t memory_limit = 0; // bytes a resumed checkpoint may need (0: the available memory)
 
   void validate() const {
     if (epochs < 1) throw InvalidArgument("TrainOptions: epochs must be >= 1, got " + std::to_string(epochs));
@@ -63,6 +76,12 @@ struct TrainResult {
   double seconds = 0;
 };
 
+// Training stopped because a step left parameters non-finite (too high a learning rate, usually).
+class TrainingDiverged : public Error {
+ public:
+  explicit TrainingDiverged(const std::string& what) : Error(what) {}
+};
+
 template <class ExecSpace>
 class Trainer {
  public:
@@ -83,20 +102,55 @@ class Trainer {
   const TrainingState& state() const { return state_; }
 
   // Continues from a checkpoint written by this trainer (`last.ckpt`): parameters, optimizer and
-  // loop state; the best parameters come from `best.ckpt` beside it when present.
+  // loop state; the best parameters come from the `best.ckpt` beside it that last.ckpt refers to
+  // (see the top of this file). Throws DataError when that best.ckpt is missing or another file.
   void resume(const std::string& last_checkpoint) {
-    const Checkpoint ckpt = load_checkpoint(last_checkpoint);
+    CheckpointLimits limits;
+    limits.memory_bytes = options_.memory_limit;
+    limits.batch_sessions = std::max(options_.batch_size, options_.eval_batch_size);
+    limits.training = true;
+    const Checkpoint ckpt = load_checkpoint(last_checkpoint, limits);
     restore(ckpt, model_, &adam_);
     state_ = ckpt.training;
+    best_values_.clear();
+    if (state_.best_epoch <= 0) return;
     const std::string best = sibling(last_checkpoint, "best.ckpt");
-    if (state_.best_epoch > 0 && file_exists(best)) {
-      best_values_ = load_checkpoint(best).values;
+    const auto best_epoch = static_cast<std::uint64_t>(state_.best_epoch);
+    if (best_epoch == state_.epoch) {
+      // The last epoch was the best: last.ckpt holds the best parameters. best.ckpt is that epoch's
+      // file unless the run died between writing the two; then it is written again here.
+      best_values_ = ckpt.values;
+      if (!holds_recorded_best(best, limits)) {
+        Checkpoint again = ckpt;
+        again.has_optimizer = false;
+        again.optimizer = OptimizerState{};
+        again.training.best_checksum = 0;
+        save_checkpoint(best, again);
+      }
+      return;
     }
+    if (!file_exists(best))
+      throw DataError(best, 0,
+                      "missing: " + last_checkpoint + " refers to the best epoch " + std::to_string(state_.best_epoch) +
+                          " saved in this file; without it the run cannot report or ship its best model");
+    Checkpoint recorded = load_checkpoint(best, limits);
+    if (!is_recorded_best(recorded))
+      throw DataError(best, 0,
+                      "is not the best.ckpt that " + last_checkpoint + " refers to (it records best epoch " +
+                          std::to_string(state_.best_epoch) + ", this file holds epoch " +
+                          std::to_string(recorded.training.best_epoch) +
+                          (state_.best_checksum != 0 ? " and another checksum" : "") +
+                          "): refusing to resume with the wrong best model");
+    if (recorded.values.size() != ckpt.values.size())
+      throw DataError(best, 0, "holds " + std::to_string(recorded.values.size()) + " parameters, " + last_checkpoint + " " +
+                                   std::to_string(ckpt.values.size()));
+    best_values_ = std::move(recorded.values);
   }
 
   TrainResult run() {
     const auto t0 = std::chrono::steady_clock::now();
     TrainResult result;
+    if (!options_.checkpoint_dir.empty()) check_directory_writable(options_.checkpoint_dir);
     BatchSampler sampler(data_.train.size(), options_.batch_size, /*shuffle=*/true, state_.shuffle_seed);
     BatchBuilder builder;
     HostBatch host;
@@ -111,9 +165,12 @@ class Trainer {
       for (std::size_t b = 0; b < sampler.num_batches(); ++b) {
         builder.build(data_.train, sampler.batch(b), host);
         batch.copy_from(host);
-        loss_sum += model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
-        adam_.step(model_.execution_space_instance(), model_.parameters().values(), model_.parameters().grads());
+        const double loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+        loss_sum += loss;
+        const std::size_t non_finite =
+            adam_.step(model_.execution_space_instance(), model_.parameters().values(), model_.parameters().grads());
         ++state_.global_step;
+        if (non_finite != 0) diverged(epoch + 1, b, sampler.num_batches(), loss, non_finite);
         if (options_.progress) bar.update(b + 1, loss_sum / static_cast<double>(b + 1));
       }
       record.train_loss = loss_sum / static_cast<double>(sampler.num_batches());
@@ -173,13 +230,49 @@ class Trainer {
     Kokkos::deep_copy(model_.parameters().values(), src);
   }
 
+  [[noreturn]] void diverged(int epoch, std::size_t batch, std::size_t batches, double loss, std::size_t non_finite) {
+    std::string where;
+    try {
+      model_.check_parameters_finite();
+    } catch (const InvalidArgument& e) {
+      where = std::string(": ") + e.what();
+    }
+    throw TrainingDiverged("training diverged in epoch " + std::to_string(epoch) + " at batch " +
+                           std::to_string(batch + 1) + " of " + std::to_string(batches) + " (step " +
+                           std::to_string(state_.global_step) + ")" + where + " (" + std::to_string(non_finite) +
+                           " values not finite; the batch's loss was " + std::to_string(loss) +
+                           "). Nothing of this epoch was saved; try a lower learning rate");
+  }
+
+  // last.ckpt first (recording best.ckpt's checksum), then best.ckpt: see the top of this file.
   void save(bool improved) {
     if (options_.checkpoint_dir.empty()) return;
+    std::string best_bytes;
+    if (improved) {
+      TrainingState best_state = state_;
+      best_state.best_checksum = 0;  // a best.ckpt refers to no other file
+      best_bytes = encode_checkpoint(
+          make_checkpoint<ExecSpace>(model_, data_.item_vocab, data_.op_vocab, nullptr, best_state));
+      state_.best_checksum = checkpoint_checksum(best_bytes);
+    }
     save_checkpoint(options_.checkpoint_dir + "/last.ckpt",
                     make_checkpoint(model_, data_.item_vocab, data_.op_vocab, &adam_, state_));
-    if (improved)
-      save_checkpoint(options_.checkpoint_dir + "/best.ckpt",
-                      make_checkpoint<ExecSpace>(model_, data_.item_vocab, data_.op_vocab, nullptr, state_));
+    if (improved) write_file_atomically(options_.checkpoint_dir + "/best.ckpt", best_bytes);
+  }
+
+  // A best.ckpt is the one last.ckpt recorded: same checksum (version 2), or same best epoch for a
+  // last.ckpt of version 1, which recorded no checksum.
+  bool is_recorded_best(const Checkpoint& best) const {
+    if (state_.best_checksum != 0) return best.file_checksum == state_.best_checksum;
+    return best.training.best_epoch == state_.best_epoch;
+  }
+  bool holds_recorded_best(const std::string& path, const CheckpointLimits& limits) const {
+    if (!file_exists(path)) return false;
+    try {
+      return is_recorded_best(load_checkpoint(path, limits));
+    } catch (const DataError&) {
+      return false;
+    }
   }
 
   static std::string sibling(const std::string& path, const std::string& name) {

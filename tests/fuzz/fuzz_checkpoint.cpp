@@ -1,0 +1,50 @@
+// libFuzzer harness for the checkpoint reader (io/checkpoint_format.hpp).
+//
+// Input: byte 0 selects the mode, the rest is the file. Bit 0 clear: the harness first re-patches
+// the header's size field and the FNV-1a trailer, as an attacker would, so that mutations reach the
+// contents behind the checksum; bit 0 set: the bytes are read as they are (the size and checksum
+// checks themselves). The memory limit is 256 MiB: a checkpoint that would need more is refused.
+//
+// Everything the reader may throw is a DataError; any other exception, crash, sanitizer report,
+// or allocation past libFuzzer's -rss_limit_mb is a finding. A checkpoint that loads must encode
+// again and load back to the same checksum-verified contents.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <embsr/io/checkpoint_format.hpp>
+
+namespace {
+
+void repatch(std::vector<unsigned char>& b) {
+  if (b.size() < 24 + 8) return;
+  const std::uint64_t size = b.size();
+  for (int i = 0; i < 8; ++i) b[16 + static_cast<std::size_t>(i)] = static_cast<unsigned char>((size >> (8 * i)) & 0xff);
+  const std::size_t body = b.size() - 8;
+  const std::uint64_t h = embsr::checkpoint_detail::fnv1a64(b.data(), body);
+  for (int i = 0; i < 8; ++i) b[body + static_cast<std::size_t>(i)] = static_cast<unsigned char>((h >> (8 * i)) & 0xff);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  std::vector<unsigned char> file(data + 1, data + size);
+  if ((data[0] & 1) == 0) repatch(file);
+  embsr::CheckpointLimits limits;
+  limits.memory_bytes = 256ULL << 20;
+  embsr::Checkpoint ck;
+  try {
+    ck = embsr::checkpoint_detail::decode("fuzz.ckpt", file.data(), file.size(), limits, limits.memory_bytes);
+  } catch (const embsr::DataError&) {
+    return 0;
+  }
+  // Accepted: it must be consistent, so it encodes, and the encoding reads back.
+  const std::string again = embsr::encode_checkpoint(ck);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(again.data());
+  const embsr::Checkpoint back = embsr::checkpoint_detail::decode("again.ckpt", bytes, again.size(), limits, limits.memory_bytes);
+  if (back.values != ck.values || back.entries.size() != ck.entries.size()) std::abort();
+  return 0;
+}
