@@ -144,7 +144,8 @@ TEST_CASE("trainer: a step that leaves a parameter non-finite stops training, an
   const auto data = small_jd();
   const std::string dir = embsr::test::scratch_dir();
   auto o = options(3, dir);
-  o.batch_size = 1000;     // one batch per epoch: the step that diverges is the epoch's last one
+  o.batch_size = 1000;     // one batch per epoch: the step that diverges is the epoch's last one,
+                           // which used to be saved unchecked
   o.adam.lr = 1e38;        // lr / (1 - beta1) overflows float: the first update is +-inf
   embsr::EMBSR<Exec, float> model(small_config(data));
   embsr::Trainer<Exec> trainer(model, data, o);
@@ -153,11 +154,21 @@ TEST_CASE("trainer: a step that leaves a parameter non-finite stops training, an
     FAIL("training with lr 1e38 did not stop");
   } catch (const embsr::TrainingDiverged& e) {
     const std::string what = e.what();
-    CHECK_THAT(what, Catch::Contains("epoch 1 at batch 1 of 1") && Catch::Contains("parameter '") &&
+    CHECK_THAT(what, Catch::Contains("epoch 1, after the update of batch 1 of 1") && Catch::Contains("parameter '") &&
                          Catch::Contains("non-finite"));
   }
   CHECK_FALSE(std::filesystem::exists(dir + "/best.ckpt"));
   CHECK_FALSE(std::filesystem::exists(dir + "/last.ckpt"));
+
+  SECTION("a step in the middle of an epoch") {
+    const std::string dir2 = embsr::test::scratch_dir();
+    auto o2 = options(3, dir2);
+    o2.adam.lr = 1e38;
+    embsr::EMBSR<Exec, float> model2(small_config(data));
+    embsr::Trainer<Exec> trainer2(model2, data, o2);
+    CHECK_THROWS_WITH(trainer2.run(), Catch::Contains("epoch 1, after the update of batch 1 of 5"));
+    CHECK_FALSE(std::filesystem::exists(dir2 + "/last.ckpt"));
+  }
 }
 
 TEST_CASE("trainer: the checkpoint pair survives a crash between its two writes", "[train][trainer]") {

@@ -42,4 +42,11 @@ class InvalidArgument : public Error {
   explicit InvalidArgument(const std::string& what) : Error(what) {}
 };
 
+// A model's parameter or loss is NaN or infinite (training diverged, or a model was fed such
+// values): raised by the model's checks so that a training loop can tell it from other errors.
+class NonFiniteValue : public InvalidArgument {
+ public:
+  explicit NonFiniteValue(const std::string& what) : InvalidArgument(what) {}
+};
+
 }  // namespace embsr

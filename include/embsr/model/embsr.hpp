@@ -216,7 +216,7 @@ class EMBSR {
     return loss_value;
   }
 
-  // Throws InvalidArgument naming the first non-finite parameter, if any. One reduction over the
+  // Throws NonFiniteValue (an InvalidArgument) naming the first non-finite parameter, if any. One reduction over the
   // parameters on the device; the host copy happens only when something is wrong. Called by every
   // training step (a NaN can hide behind a relu and leave the loss finite).
   void check_parameters_finite() const {
@@ -230,7 +230,7 @@ class EMBSR {
     for (const auto& e : params_.entries())
       for (std::size_t i = 0; i < e.size(); ++i)
         if (!std::isfinite(static_cast<double>(host(e.offset + i))))
-          throw InvalidArgument("EMBSR: parameter '" + e.name + "' has a non-finite value at row " +
+          throw NonFiniteValue("EMBSR: parameter '" + e.name + "' has a non-finite value at row " +
                                 std::to_string(i / e.cols) + ", column " + std::to_string(i % e.cols));
   }
 
@@ -484,7 +484,7 @@ class EMBSR {
         scoring_forward(exec_, m_, params_.value(id_.item), targets, config_.w_k, scoring_cache_, frozen_);
     if (with_loss && !std::isfinite(loss_value)) {
       check_parameters_finite();
-      throw InvalidArgument("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
+      throw NonFiniteValue("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
                             ") although every parameter is finite");
     }
     return loss_value;

@@ -31,11 +31,9 @@ class Adam {
     v_max_ = state_type("embsr::adam::v_max", num_parameters);
   }
 
-  // One update of `values` from `grads` (flat buffers of the same length as the state). Returns how
-  // many updated values are not finite (0 on a healthy step): counted inside the update's own pass
-  // over the parameters, so a trainer can stop at the step that diverged without reading them again.
+  // One update of `values` from `grads` (flat buffers of the same length as the state).
   template <class ValuesView, class GradsView>
-  std::size_t step(const ExecSpace& exec, const ValuesView& values, const GradsView& grads) {
+  void step(const ExecSpace& exec, const ValuesView& values, const GradsView& grads) {
     if (values.extent(0) != m_.extent(0) || grads.extent(0) != m_.extent(0))
       throw InvalidArgument("Adam::step: parameter count changed (" + std::to_string(values.extent(0)) + " vs " +
                             std::to_string(m_.extent(0)) + ")");
@@ -49,10 +47,8 @@ class Adam {
     const Scalar sb1 = static_cast<Scalar>(b1), sb2 = static_cast<Scalar>(b2);
     const bool ams = options_.amsgrad;
     auto m = m_, v = v_, vmax = v_max_;
-    std::size_t non_finite = 0;
-    Kokkos::parallel_reduce(
-        "embsr::adam::step", Kokkos::RangePolicy<ExecSpace>(exec, 0, values.extent(0)),
-        KOKKOS_LAMBDA(const std::size_t i, std::size_t& bad) {
+    Kokkos::parallel_for(
+        "embsr::adam::step", Kokkos::RangePolicy<ExecSpace>(exec, 0, values.extent(0)), KOKKOS_LAMBDA(const std::size_t i) {
           Scalar g = grads(i);
           if (wd != Scalar(0)) g += wd * values(i);
           m(i) = sb1 * m(i) + (Scalar(1) - sb1) * g;
@@ -62,12 +58,8 @@ class Adam {
             vmax(i) = vmax(i) > v(i) ? vmax(i) : v(i);
             second = vmax(i);
           }
-          const Scalar updated = values(i) - step_size * m(i) / (math::sqrt(second) * inv_bias2_sqrt + eps);
-          values(i) = updated;
-          bad += math::isfinite(updated) ? 0 : 1;
-        },
-        non_finite);
-    return non_finite;
+          values(i) -= step_size * m(i) / (math::sqrt(second) * inv_bias2_sqrt + eps);
+        });
   }
 
   std::uint64_t steps() const { return steps_; }

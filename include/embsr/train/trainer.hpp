@@ -14,8 +14,10 @@
 // the best ones: resume() takes them from there and rewrites best.ckpt. Otherwise resume() accepts
 // only the best.ckpt whose checksum last.ckpt recorded.
 //
-// A step that leaves a parameter non-finite stops training (TrainingDiverged, naming the epoch and
-// the parameter) before anything of that epoch is saved: no checkpoint ever holds a NaN.
+// A step that leaves a parameter non-finite stops training (TrainingDiverged, naming the epoch, the
+// batch and the parameter) before anything of that epoch is saved: no checkpoint ever holds a NaN.
+// Every update is checked: by the model's own check at the start of the next step, and after the
+// last step of an epoch by the trainer, before the checkpoints are written.
 
 #include <algorithm>
 #include <chrono>
@@ -165,13 +167,24 @@ class Trainer {
       for (std::size_t b = 0; b < sampler.num_batches(); ++b) {
         builder.build(data_.train, sampler.batch(b), host);
         batch.copy_from(host);
-        const double loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+        // The model checks its parameters at the start of every step (one reduction, already paid):
+        // a non-finite one there was made by the update of the previous batch.
+        double loss = 0;
+        try {
+          loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+        } catch (const NonFiniteValue& e) {
+          diverged(epoch + 1, b, sampler.num_batches(), e.what());
+        }
         loss_sum += loss;
-        const std::size_t non_finite =
-            adam_.step(model_.execution_space_instance(), model_.parameters().values(), model_.parameters().grads());
+        adam_.step(model_.execution_space_instance(), model_.parameters().values(), model_.parameters().grads());
         ++state_.global_step;
-        if (non_finite != 0) diverged(epoch + 1, b, sampler.num_batches(), loss, non_finite);
         if (options_.progress) bar.update(b + 1, loss_sum / static_cast<double>(b + 1));
+      }
+      // ... and the update of the epoch's last batch is checked here, before anything is saved.
+      try {
+        model_.check_parameters_finite();
+      } catch (const NonFiniteValue& e) {
+        diverged(epoch + 1, sampler.num_batches(), sampler.num_batches(), e.what());
       }
       record.train_loss = loss_sum / static_cast<double>(sampler.num_batches());
       const auto tv = std::chrono::steady_clock::now();
@@ -230,18 +243,16 @@ class Trainer {
     Kokkos::deep_copy(model_.parameters().values(), src);
   }
 
-  [[noreturn]] void diverged(int epoch, std::size_t batch, std::size_t batches, double loss, std::size_t non_finite) {
-    std::string where;
-    try {
-      model_.check_parameters_finite();
-    } catch (const InvalidArgument& e) {
-      where = std::string(": ") + e.what();
-    }
-    throw TrainingDiverged("training diverged in epoch " + std::to_string(epoch) + " at batch " +
-                           std::to_string(batch + 1) + " of " + std::to_string(batches) + " (step " +
-                           std::to_string(state_.global_step) + ")" + where + " (" + std::to_string(non_finite) +
-                           " values not finite; the batch's loss was " + std::to_string(loss) +
-                           "). Nothing of this epoch was saved; try a lower learning rate");
+  // `batch` (0-based) is the batch whose forward pass found the problem (`batches`: after the last
+  // one), so the update that made it was that of batch `batch` counted from 1 (or the loss of
+  // batch `batch` + 1 itself when the parameters are finite).
+  [[noreturn]] void diverged(int epoch, std::size_t batch, std::size_t batches, const std::string& what) {
+    const std::string where = batch == 0 ? "at its first batch"
+                                         : "after the update of batch " + std::to_string(batch) + " of " +
+                                               std::to_string(batches);
+    throw TrainingDiverged("training diverged in epoch " + std::to_string(epoch) + ", " + where + " (step " +
+                           std::to_string(state_.global_step) + "): " + what +
+                           ". Nothing of this epoch was saved; try a lower learning rate");
   }
 
   // last.ckpt first (recording best.ckpt's checksum), then best.ckpt: see the top of this file.
