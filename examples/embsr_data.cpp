@@ -8,6 +8,7 @@
 #include <embsr/embsr.hpp>
 
 #include "common/dataset_options.hpp"
+#include "common/standard_output.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -76,8 +77,7 @@ int run_stats(const Args& a) {
         {"load_seconds", load_s},
         {"preprocess_seconds", prep_s}};
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    std::cout.flush();
-    if (!std::cout) throw embsr::Error(std::string("cannot write standard output: ") + std::strerror(errno));
+    embsr::cli::check_standard_output();
     return 0;
   }
 
@@ -105,9 +105,7 @@ int run_stats(const Args& a) {
   print_lengths("distinct items (c)", st.distinct_items);
   std::printf("  %-26s %.1f%%\n", "target occurs in input", 100.0 * st.target_in_input);
   std::printf("\nload %.3f s, preprocess %.3f s\n", load_s, prep_s);
-  // A full disk under a redirect must not pass for success.
-  if (std::fflush(stdout) != 0 || std::ferror(stdout))
-    throw embsr::Error(std::string("cannot write standard output: ") + std::strerror(errno));
+  embsr::cli::check_standard_output();
   return 0;
 }
 

@@ -27,6 +27,8 @@
 #include <embsr/serve/recommender.hpp>
 #include <embsr/serve/request_parser.hpp>
 
+#include "common/standard_output.hpp"
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -66,15 +68,6 @@ nlohmann::json to_json(const embsr::Recommendation& r) {
                         {"scores", r.scores},
                         {"unknown_items", r.unknown_items},
                         {"unknown_operations", r.unknown_operations}};
-}
-
-// Answers are worthless if they never reach the reader: a failed write is an error, not exit 0.
-void check_stdout() {
-  std::cout.flush();
-  if (!std::cout) {
-    const int err = errno;
-    throw embsr::Error(std::string("cannot write standard output: ") + (err != 0 ? std::strerror(err) : "unknown error"));
-  }
 }
 
 // A line that could not be answered (strict mode stops there).
@@ -121,7 +114,7 @@ class Answerer {
     }
     errno = 0;
     for (const auto& j : out_) std::cout << dump_line(j) << '\n';
-    check_stdout();
+    embsr::cli::check_standard_output();  // answers that never reach the reader are an error
     out_.clear();
     sessions_.clear();
     lines_.clear();

@@ -14,6 +14,7 @@
 #include <embsr/train/trainer.hpp>
 
 #include "common/dataset_options.hpp"
+#include "common/standard_output.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -42,12 +43,6 @@ struct Args {
   std::string memory_limit;  // "" or "0": the memory available when the run starts
 };
 
-// Standard output is where the run reports; a failed write (a full disk under a redirect) must not
-// pass for success.
-void check_stdout() {
-  if (std::fflush(stdout) != 0 || std::ferror(stdout))
-    throw embsr::Error(std::string("cannot write standard output: ") + std::strerror(errno));
-}
 
 nlohmann::json metrics_json(const embsr::RankingMetrics& m) {
   nlohmann::json j = {{"sessions", m.sessions}};
@@ -164,7 +159,7 @@ int run(Args& a) {
     std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (%.1f s + %.1f s)%s\n", r.epoch, r.train_loss,
                 100 * r.valid.hit(20), 100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds,
                 r.improved ? "  *best*" : "");
-    check_stdout();
+    embsr::cli::check_standard_output();
     csv << r.epoch << ',' << r.train_loss << ',' << 100 * r.valid.hit(20) << ',' << 100 * r.valid.mrr(20) << ','
         << r.train_seconds << ',' << r.eval_seconds << '\n';
     embsr::write_file_atomically(a.output + "/curve.csv", csv.str());
@@ -220,7 +215,7 @@ int run(Args& a) {
   plot(a.output);
   std::printf("\nwrote %s/{best.ckpt,last.ckpt,metrics.json,curve.csv,curve.png}\n", a.output.c_str());
   std::printf("recommend with: embsr-recommend --model %s/best.ckpt --input sessions.jsonl\n", a.output.c_str());
-  check_stdout();
+  embsr::cli::check_standard_output();
   return 0;
 }
 

@@ -41,20 +41,11 @@ mkdir -p "$out_dir"
 out_dir="$(cd "$out_dir" && pwd)"
 
 log() { printf '[fuzz] %s\n' "$*"; }
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+source "$root/scripts/debian_packages.sh"   # as_root, ensure_debian_packages
 
 # ---- 1. Compiler and runtime ---------------------------------------------------------------------
 # libclang-rt-dev is the runtime of Debian 12's default clang (14): libclang_rt.fuzzer, asan, ubsan.
-packages=(clang libclang-rt-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  log "installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+ensure_debian_packages clang libclang-rt-dev
 cxx="${FUZZ_CXX:-clang++}"
 command -v "$cxx" >/dev/null || { echo "fuzz.sh: $cxx not found (set FUZZ_CXX)" >&2; exit 1; }
 # -O1 as libFuzzer recommends: fast enough to fuzz, and the build stays short (-max_total_time does

@@ -73,7 +73,7 @@ if [[ $cuda -eq 1 ]]; then
 fi
 
 log() { printf '[setup] %s\n' "$*"; }
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+source "$root/scripts/debian_packages.sh"   # as_root, ensure_debian_packages
 
 # ---- 1. Debian packages --------------------------------------------------------------------
 packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils patch
@@ -83,17 +83,7 @@ packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils patch
           gnuplot-nox                          # embsr-train draws its training curve with it
           strace)                              # tests/cli/checkpoint_faults.sh kills training at each rename/fsync
 if [[ $debian_kokkos -eq 1 ]]; then packages+=(libtrilinos-kokkos-dev); fi
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  log "installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-  log "Debian packages present"
-fi
+ensure_debian_packages "${packages[@]}"
 
 # ---- 2. Kokkos ---------------------------------------------------------------------------------
 # A user-supplied Kokkos wins; otherwise our cached Serial+OpenMP build; otherwise build it from

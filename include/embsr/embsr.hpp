@@ -9,6 +9,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/memory.hpp>
 #include <embsr/core/parallel.hpp>
 #include <embsr/core/random.hpp>
 #include <embsr/core/tensor.hpp>
@@ -46,8 +47,10 @@
 // model, training, evaluation
 #include <embsr/model/config.hpp>
 #include <embsr/model/embsr.hpp>
+#include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
 #include <embsr/train/adam.hpp>
+#include <embsr/train/adam_options.hpp>
 #include <embsr/train/baselines.hpp>
 #include <embsr/train/evaluate.hpp>
 #include <embsr/train/metrics.hpp>
@@ -55,5 +58,8 @@
 #include <embsr/train/trainer.hpp>
 
 // checkpoints and inference
+#include <embsr/io/atomic_file.hpp>
 #include <embsr/io/checkpoint.hpp>
+#include <embsr/io/checkpoint_format.hpp>
 #include <embsr/serve/recommender.hpp>
+#include <embsr/serve/request_parser.hpp>

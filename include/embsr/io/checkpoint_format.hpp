@@ -317,22 +317,9 @@ inline std::string first_non_finite(const std::vector<ParameterEntry>& entries, 
   return "";
 }
 
-// The first inconsistency of a checkpoint's contents ("" if none): config, vocabulary sizes,
-// parameter layout, non-finite values, optimizer state, training state.
-inline std::string check_contents(const Checkpoint& c) {
-  try {
-    c.config.validate();
-  } catch (const InvalidArgument& e) {
-    return std::string("invalid config: ") + e.what();
-  }
-  if (!c.items.empty() && c.items.size() != c.config.num_items)
-    return "the item vocabulary has " + std::to_string(c.items.size()) + " tokens, config.num_items is " +
-           std::to_string(c.config.num_items);
-  if (!c.ops.empty() && c.ops.size() != c.config.num_ops)
-    return "the operation vocabulary has " + std::to_string(c.ops.size()) + " tokens, config.num_ops is " +
-           std::to_string(c.config.num_ops);
-  if (std::string p = layout_problem(c.config, c.entries, c.values.size()); !p.empty()) return p;
-  if (std::string p = first_non_finite(c.entries, c.values); !p.empty()) return p;
+// The first inconsistency of the optimizer state and the training state ("" if none); the parts
+// of check_contents that decode has not already checked while reading.
+inline std::string state_problem(const Checkpoint& c) {
   if (c.has_optimizer) {
     try {
       c.optimizer.options.validate();
@@ -359,6 +346,25 @@ inline std::string check_contents(const Checkpoint& c) {
   if (!(std::isfinite(t.best_hit20) && std::isfinite(t.best_mrr20)))
     return "training state: the best validation metrics are not finite";
   return "";
+}
+
+// The first inconsistency of a checkpoint's contents ("" if none): config, vocabulary sizes,
+// parameter layout, non-finite values, optimizer state, training state.
+inline std::string check_contents(const Checkpoint& c) {
+  try {
+    c.config.validate();
+  } catch (const InvalidArgument& e) {
+    return std::string("invalid config: ") + e.what();
+  }
+  if (!c.items.empty() && c.items.size() != c.config.num_items)
+    return "the item vocabulary has " + std::to_string(c.items.size()) + " tokens, config.num_items is " +
+           std::to_string(c.config.num_items);
+  if (!c.ops.empty() && c.ops.size() != c.config.num_ops)
+    return "the operation vocabulary has " + std::to_string(c.ops.size()) + " tokens, config.num_ops is " +
+           std::to_string(c.config.num_ops);
+  if (std::string p = layout_problem(c.config, c.entries, c.values.size()); !p.empty()) return p;
+  if (std::string p = first_non_finite(c.entries, c.values); !p.empty()) return p;
+  return state_problem(c);
 }
 
 // The bytes of a checkpoint file, trailer included (version kCheckpointVersion).
@@ -566,7 +572,8 @@ inline Checkpoint decode(const std::string& path, const unsigned char* data, std
   if (r.remaining() != 0)
     fail("corrupted: " + std::to_string(r.remaining()) + " unexpected bytes after the training state at byte " +
          std::to_string(r.position()));
-  if (const std::string problem = check_contents(ck); !problem.empty()) fail(problem);
+  // The config, the vocabulary sizes, the layout and the values were checked as they were read.
+  if (const std::string problem = state_problem(ck); !problem.empty()) fail(problem);
   return ck;
 }
 
