@@ -6,6 +6,7 @@
 
 // core
 #include <embsr/core/dropout.hpp>
+#include <embsr/core/checks.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
@@ -49,8 +50,8 @@
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
-#include <embsr/train/adam.hpp>
-#include <embsr/train/adam_options.hpp>
+#include <embsr/optim/adam.hpp>
+#include <embsr/optim/adam_options.hpp>
 #include <embsr/train/baselines.hpp>
 #include <embsr/train/evaluate.hpp>
 #include <embsr/train/metrics.hpp>

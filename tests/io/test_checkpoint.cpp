@@ -16,7 +16,7 @@
 
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/model/embsr.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 #include "data_paths.hpp"
 #include "../model/model_fixture.hpp"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include <embsr/model/embsr.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 #include "exec_spaces.hpp"
 #include "gradcheck.hpp"

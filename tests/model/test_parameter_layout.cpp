@@ -13,7 +13,7 @@
 
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/parameter_layout.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 #include "../model/model_fixture.hpp"
 

@@ -7,7 +7,7 @@
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/model/embsr.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 #include "data_paths.hpp"
 

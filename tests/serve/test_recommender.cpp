@@ -10,7 +10,7 @@
 
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/serve/recommender.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 #include "data_paths.hpp"
 #include "../model/model_fixture.hpp"

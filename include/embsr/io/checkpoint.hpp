@@ -16,7 +16,7 @@
 #include <embsr/model/config.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/parameters.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 namespace embsr {
 

@@ -56,7 +56,7 @@
 #include <embsr/io/atomic_file.hpp>
 #include <embsr/model/config.hpp>
 #include <embsr/model/parameter_layout.hpp>
-#include <embsr/train/adam_options.hpp>
+#include <embsr/optim/adam_options.hpp>
 
 namespace embsr {
 

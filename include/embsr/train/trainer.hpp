@@ -35,7 +35,7 @@
 #include <embsr/io/atomic_file.hpp>
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/model/embsr.hpp>
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 #include <embsr/train/evaluate.hpp>
 #include <embsr/train/metrics.hpp>
 #include <embsr/train/progress.hpp>

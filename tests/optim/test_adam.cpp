@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include <embsr/train/adam.hpp>
+#include <embsr/optim/adam.hpp>
 
 #include "exec_spaces.hpp"
 

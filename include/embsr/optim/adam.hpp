@@ -12,7 +12,7 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/math.hpp>
 #include <embsr/core/tensor.hpp>
-#include <embsr/train/adam_options.hpp>
+#include <embsr/optim/adam_options.hpp>
 
 namespace embsr {
 

@@ -1,5 +1,5 @@
 #pragma once
-// Adam's options (the optimizer itself is train/adam.hpp). Free of Kokkos: checkpoints store them
+// Adam's options (the optimizer itself is optim/adam.hpp). Free of Kokkos: checkpoints store them
 // (io/checkpoint_format.hpp).
 
 #include <cmath>
