@@ -17,9 +17,9 @@
 
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/preprocess.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/data/session_dataset.hpp>
-#include <embsr/data/session_structure.hpp>
+#include <embsr/graph/session_structure.hpp>
 #include <embsr/graph/session_multigraph.hpp>
 
 namespace {

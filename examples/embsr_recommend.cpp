@@ -224,7 +224,7 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"embsr-recommend: next-item recommendations for sessions from a trained EMBSR checkpoint"};
+  CLI::App app{"embsr-recommend: next-item recommendations for sessions from a trained checkpoint of any model of the library (its name is in the file)"};
   Args a;
   app.add_option("--model", a.model, "checkpoint file (written by training)")->required()->check(CLI::ExistingFile);
   app.add_option("--memory-limit", a.memory_limit,

@@ -1,7 +1,13 @@
-// embsr-train: train EMBSR on a session log, report the paper's metrics, save the model.
+// embsr-train: train a model of the library (EMBSR by default) on a session log, report the
+// paper's metrics, save the model.
 //
-//   embsr-train --format jd FILE... [--min-support 5 --max-length 40] [--epochs 50 --batch 512 ...]
-//               [--output DIR]
+//   embsr-train --format jd FILE... [--model NAME] [--min-support 5 --max-length 40]
+//               [--epochs 50 --batch 512 ...] [--output DIR]
+//   embsr-train --list-models
+//
+// Every registered model (model/registry.hpp) trains, evaluates and checkpoints the same way; a
+// flag of a model option that the chosen model does not take (--d for s-pop) is an error, as are
+// the training flags (--lr, --epochs, ...) for a model that learns by counting.
 //
 // Writes into DIR: best.ckpt (the best validation epoch's model, for embsr-recommend), last.ckpt
 // (model + optimizer + loop state, for --resume), metrics.json (configuration, per-epoch metrics and
@@ -10,7 +16,7 @@
 #include <embsr/core/memory.hpp>
 #include <embsr/embsr.hpp>
 #include <embsr/io/atomic_file.hpp>
-#include <embsr/train/baselines.hpp>
+#include <embsr/model/registry.hpp>
 #include <embsr/train/trainer.hpp>
 
 #include "common/dataset_options.hpp"
@@ -34,11 +40,12 @@ namespace {
 
 struct Args {
   embsr::cli::DatasetOptions data;
-  embsr::Config model;
+  embsr::Config model;  // the values of the model flags (each sets a model option only when given)
   embsr::TrainOptions train;
+  std::string model_name = "embsr";
   std::string next_op = "given", fusion = "gate", output = "embsr-run", resume;
   bool no_attention = false, no_gnn = false, no_run_gru = false, no_relations = false, no_progress = false;
-  bool baselines = false;
+  bool baselines = false, list_models = false;
   int threads = 0;
   std::string memory_limit;  // "" or "0": the memory available when the run starts
 };
@@ -54,32 +61,97 @@ nlohmann::json metrics_json(const embsr::RankingMetrics& m) {
   return j;
 }
 
-nlohmann::json config_json(const Args& a) {
-  const auto& c = a.model;
-  return {{"files", a.data.files},
-          {"format", a.data.format},
-          {"min_item_support", a.data.pre.min_item_support},
-          {"max_length", a.data.pre.max_length},
-          {"train_fraction", a.data.pre.train_fraction},
-          {"valid_fraction", a.data.pre.valid_fraction},
-          {"d", c.d},
-          {"gnn_steps", c.gnn_steps},
-          {"dropout", c.dropout},
-          {"w_k", c.w_k},
-          {"seed", c.seed},
-          {"next_op", a.next_op},
-          {"use_attention", c.use_attention},
-          {"use_gnn", c.use_gnn},
-          {"use_run_gru", c.use_run_gru},
-          {"use_relations", c.use_relations},
-          {"fusion", a.fusion},
-          {"fixed_beta", c.fixed_beta},
-          {"lr", a.train.adam.lr},
-          {"batch_size", a.train.batch_size},
-          {"epochs", a.train.epochs},
-          {"patience", a.train.patience},
-          {"threads", Kokkos::DefaultExecutionSpace().concurrency()},
-          {"backend", Kokkos::DefaultExecutionSpace::name()}};
+// The run's configuration: data, model (its name and every option, data sizes included) and
+// training. The model's options keep their own names (d, gnn_steps, seed, ...).
+nlohmann::json config_json(const Args& a, const embsr::SessionModel<Kokkos::DefaultExecutionSpace>& model) {
+  nlohmann::json j = {{"files", a.data.files},
+                      {"format", a.data.format},
+                      {"min_item_support", a.data.pre.min_item_support},
+                      {"max_length", a.data.pre.max_length},
+                      {"train_fraction", a.data.pre.train_fraction},
+                      {"valid_fraction", a.data.pre.valid_fraction},
+                      {"model", model.name()},
+                      {"threads", Kokkos::DefaultExecutionSpace().concurrency()},
+                      {"backend", Kokkos::DefaultExecutionSpace::name()}};
+  const embsr::ModelOptions options = model.options();  // by value: keep it alive for the loop
+  for (const auto& [key, value] : options.items()) {
+    if (key == "max_length") continue;  // the preprocessing's, above
+    const auto* spec = model.spec().option(key);
+    if (spec != nullptr && spec->kind == embsr::OptionKind::Boolean) j[key] = value == "true";
+    else if (spec != nullptr && spec->kind != embsr::OptionKind::Choice) j[key] = nlohmann::json::parse(value);
+    else j[key] = value;
+  }
+  if (model.learns_by_gradients()) {
+    j["lr"] = a.train.adam.lr;
+    j["batch_size"] = a.train.batch_size;
+    j["epochs"] = a.train.epochs;
+    j["patience"] = a.train.patience;
+  }
+  return j;
+}
+
+// The flags that set a model option, by option name (all EMBSR's today; a new model's options get
+// their flags here or through --option KEY=VALUE).
+struct ModelFlag {
+  const char* flag;
+  const char* option;
+};
+constexpr ModelFlag kModelFlags[] = {
+    {"--d", "d"},           {"--gnn-steps", "gnn_steps"}, {"--dropout", "dropout"},
+    {"--w-k", "w_k"},       {"--seed", "seed"},           {"--next-op", "next_op"},
+    {"--no-attention", "attention"}, {"--no-gnn", "gnn"}, {"--no-run-gru", "run_gru"},
+    {"--no-relations", "relations"}, {"--fusion", "fusion"}, {"--fixed-beta", "fixed_beta"}};
+constexpr const char* kTrainingFlags[] = {"--lr", "--batch", "--epochs", "--patience", "--resume"};
+
+// The model options the user set: from the flags given (and only those: the model's own defaults,
+// its preset's included, fill in the rest), then every --option KEY=VALUE.
+embsr::ModelOptions model_options_from_flags(const CLI::App& app, const Args& a,
+                                             const std::vector<std::string>& extra) {
+  const embsr::ModelSpec& spec = embsr::find_model_spec(a.model_name);
+  const embsr::ModelOptions flag_values = embsr::embsr_options(a.model);
+  embsr::ModelOptions given;
+  for (const auto& f : kModelFlags) {
+    if (app.count(f.flag) == 0) continue;
+    const auto* option = spec.option(f.option);
+    if (option == nullptr || option->from_data)
+      throw embsr::InvalidArgument("model '" + a.model_name + "' does not take " + f.flag + " (option '" + f.option +
+                                   "'); see embsr-train --list-models");
+    if (std::string(f.option) == "next_op") given.set("next_op", a.next_op);
+    else if (std::string(f.option) == "fusion") given.set("fusion", a.fusion);
+    else if (std::string(f.flag).rfind("--no-", 0) == 0) given.set(f.option, false);
+    else given.set(f.option, *flag_values.find(f.option));
+  }
+  if (!spec.info.learns_by_gradients)
+    for (const char* flag : kTrainingFlags)
+      if (app.count(flag) > 0)
+        throw embsr::InvalidArgument("model '" + a.model_name + "' learns by counting, not by gradients: " + flag +
+                                     " does not apply to it");
+  for (const std::string& kv : extra) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw embsr::InvalidArgument("--option '" + kv + "': expected KEY=VALUE");
+    const std::string key = kv.substr(0, eq);
+    const auto* option = spec.option(key);
+    if (option != nullptr && option->from_data)
+      throw embsr::InvalidArgument("--option " + key + ": set from the data, not on the command line");
+    given.set(key, kv.substr(eq + 1));
+  }
+  return given;
+}
+
+int list_models() {
+  std::printf("%-10s %-12s %s\n", "name", "learns by", "description (paper)");
+  for (const auto& spec : embsr::model_catalog()) {
+    std::printf("%-10s %-12s %s (%s)\n", spec.info.name.c_str(), spec.info.learns_by_gradients ? "gradients" : "counting",
+                spec.info.description.c_str(), spec.info.paper.c_str());
+    std::string options;
+    for (const auto& o : spec.options)
+      if (!o.from_data) options += (options.empty() ? "" : " ") + o.key + "=" + o.default_value;
+    std::printf("%-10s %-12s family: %s; options: %s\n", "", "", spec.info.family.c_str(),
+                options.empty() ? "none" : options.c_str());
+  }
+  embsr::cli::check_standard_output();
+  return 0;
 }
 
 void plot(const std::string& dir) {
@@ -101,17 +173,10 @@ void plot(const std::string& dir) {
     std::fprintf(stderr, "note: gnuplot failed, %s/curve.png not drawn\n", dir.c_str());
 }
 
-int run(Args& a) {
+int run(Args& a, const embsr::ModelOptions& given) {
   namespace fs = std::filesystem;
-  auto& c = a.model;
-  c.next_op = a.next_op == "learned" ? embsr::NextOpMode::Learned : embsr::NextOpMode::Given;
-  c.fusion = a.fusion == "mlp" ? embsr::FusionMode::Mlp : a.fusion == "fixed" ? embsr::FusionMode::Fixed : embsr::FusionMode::Gate;
-  c.use_attention = !a.no_attention;
-  c.use_gnn = !a.no_gnn;
-  c.use_run_gru = !a.no_run_gru;
-  c.use_relations = !a.no_relations;
   a.train.progress = !a.no_progress;
-  a.train.shuffle_seed = c.seed;
+  a.train.shuffle_seed = a.model.seed;
   a.data.pre.validate();
   if (!a.memory_limit.empty()) a.train.memory_limit = embsr::parse_byte_size(a.memory_limit);
   // The output directory must be writable before the data is even read, not after an epoch.
@@ -126,26 +191,35 @@ int run(Args& a) {
   std::printf("%s", report.summary().c_str());
   std::printf("data: %zu train / %zu validation / %zu test sessions, %d items, %d operations\n", data.train.size(),
               data.valid.size(), data.test.size(), data.item_vocab.size(), data.op_vocab.size());
-  c.num_items = data.item_vocab.size();
-  c.num_ops = data.op_vocab.size();
-  c.max_length = a.data.pre.max_length;
+  embsr::ModelOptions options = given;
+  options.set("num_items", data.item_vocab.size());
+  options.set("num_ops", data.op_vocab.size());
+  options.set("max_length", a.data.pre.max_length);
+  options = embsr::complete_model_options(a.model_name, options);
+  const embsr::ModelSpec& spec = embsr::find_model_spec(a.model_name);
 
   a.train.checkpoint_dir = a.output;
   using Exec = Kokkos::DefaultExecutionSpace;
   // Refuse a model that cannot fit before building it (a mistyped --d 100000 would otherwise end in
   // an allocation failure, or the kernel's OOM killer, minutes later).
-  const std::uint64_t need = embsr::model_memory_bytes(c, std::max(a.train.batch_size, a.train.eval_batch_size), true);
+  const std::uint64_t need = spec.memory_bytes(options, std::max(a.train.batch_size, a.train.eval_batch_size), true);
   const std::uint64_t limit = a.train.memory_limit != 0 ? a.train.memory_limit : embsr::available_memory_bytes();
   if (need > limit)
-    throw embsr::InvalidArgument("the model (" + std::to_string(c.num_items) + " items, d " + std::to_string(c.d) +
-                                 ", gnn_steps " + std::to_string(c.gnn_steps) + ", batch " +
-                                 std::to_string(a.train.batch_size) + ") needs about " + embsr::format_bytes(need) +
-                                 " to train, more than the memory limit of " + embsr::format_bytes(limit) +
-                                 " (--memory-limit)");
-  embsr::EMBSR<Exec, float> model(c);
-  std::printf("model: EMBSR, %zu parameters, next operation %s, %s backend with %d threads\n", model.num_parameters(),
-              a.next_op.c_str(), Exec::name(), Exec().concurrency());
-  embsr::Trainer<Exec> trainer(model, data, a.train);
+    throw embsr::InvalidArgument("the model (" + a.model_name + ", " + *options.find("num_items") + " items" +
+                                 (options.has("d") ? ", d " + *options.find("d") : std::string()) +
+                                 (options.has("gnn_steps") ? ", gnn_steps " + *options.find("gnn_steps") : std::string()) +
+                                 ", batch " + std::to_string(a.train.batch_size) + ") needs about " +
+                                 embsr::format_bytes(need) + " to train, more than the memory limit of " +
+                                 embsr::format_bytes(limit) + " (--memory-limit)");
+  const auto model = embsr::make_model<Exec>(a.model_name, options);
+  const std::size_t parameters = model->parameters() != nullptr ? model->parameters()->size() : 0;
+  if (a.model_name.rfind("embsr", 0) == 0)
+    std::printf("model: EMBSR, %zu parameters, next operation %s, %s backend with %d threads\n", parameters,
+                options.find("next_op")->c_str(), Exec::name(), Exec().concurrency());
+  else
+    std::printf("model: %s (%s), %zu parameters, %s backend with %d threads\n", a.model_name.c_str(),
+                spec.info.description.c_str(), parameters, Exec::name(), Exec().concurrency());
+  embsr::Trainer<Exec> trainer(*model, data, a.train);
   if (!a.resume.empty()) {
     trainer.resume(a.resume);
     std::printf("resumed from %s after epoch %llu\n", a.resume.c_str(),
@@ -169,7 +243,7 @@ int run(Args& a) {
 
   std::printf("\nbest epoch %d of %zu%s; test metrics (%zu sessions, %%):\n%s", result.best_epoch, result.history.size(),
               result.stopped_early ? " (stopped early)" : "", result.test.sessions, result.test.table().c_str());
-  nlohmann::json j = {{"config", config_json(a)},
+  nlohmann::json j = {{"config", config_json(a, *model)},
                       {"data",
                        {{"train", data.train.size()}, {"valid", data.valid.size()}, {"test", data.test.size()},
                         {"items", data.item_vocab.size()}, {"operations", data.op_vocab.size()}}},
@@ -189,9 +263,17 @@ int run(Args& a) {
   j["test_repeat"] = metrics_json(split.repeat);
   j["test_explore"] = metrics_json(split.explore);
   if (a.baselines) {
-    const embsr::PopularityBaseline pop(data.train, data.item_vocab.size());
-    const embsr::SessionPopularityBaseline spop(data.train, data.item_vocab.size());
-    const auto pop_r = pop.ranks(data.test), spop_r = spop.ranks(data.test);
+    // POP and S-POP through the same interface and evaluation as the model.
+    auto fitted = [&](const char* name) {
+      embsr::ModelOptions o;
+      o.set("num_items", data.item_vocab.size()).set("num_ops", data.op_vocab.size()).set("max_length", a.data.pre.max_length);
+      auto baseline = embsr::make_model<Exec>(name, o);
+      baseline->fit(data.train);
+      return baseline;
+    };
+    const auto pop = fitted("pop"), spop = fitted("s-pop");
+    const auto pop_r = embsr::evaluate_ranks(*pop, data.test, a.train.eval_batch_size);
+    const auto spop_r = embsr::evaluate_ranks(*spop, data.test, a.train.eval_batch_size);
     embsr::RankingMetrics pop_m, spop_m;
     for (std::size_t e = 0; e < data.test.size(); ++e) {
       pop_m.add_rank(pop_r[e]);
@@ -206,7 +288,8 @@ int run(Args& a) {
     // Where the model wins or loses against S-POP: targets already in the session vs new ones.
     std::printf("\ntest H@20 / M@20 (%%) by target: repeat = already in the session (%zu), explore = new (%zu)\n",
                 split.repeat.sessions, split.explore.sessions);
-    std::printf("EMBSR   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * split.repeat.hit(20),
+    const std::string label = a.model_name.rfind("embsr", 0) == 0 ? "EMBSR" : a.model_name;
+    std::printf("%-7s repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", label.c_str(), 100 * split.repeat.hit(20),
                 100 * split.repeat.mrr(20), 100 * split.explore.hit(20), 100 * split.explore.mrr(20));
     std::printf("S-POP   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * spop_split.repeat.hit(20),
                 100 * spop_split.repeat.mrr(20), 100 * spop_split.explore.hit(20), 100 * spop_split.explore.mrr(20));
@@ -222,11 +305,18 @@ int run(Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"embsr-train: train EMBSR (micro-behavior session-based recommendation) and report H@K / M@K"};
+  CLI::App app{"embsr-train: train a session-based recommendation model (EMBSR by default) and report H@K / M@K"};
   Args a;
+  std::vector<std::string> extra_options;
+  // --list-models needs no data files (which are otherwise required).
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--list-models") return list_models();
   a.data.pre.min_item_support = 5;
   a.data.pre.max_length = 40;
   a.data.add_to(&app);
+  app.add_option("--model", a.model_name, "the model to train (embsr-train --list-models)")->capture_default_str();
+  app.add_flag("--list-models", a.list_models, "list the models: name, how it learns, description, paper, options");
+  app.add_option("--option", extra_options, "a model option as KEY=VALUE (repeatable; see --list-models)");
   app.add_option("--d", a.model.d, "embedding size")->capture_default_str();
   app.add_option("--gnn-steps", a.model.gnn_steps)->capture_default_str();
   app.add_option("--dropout", a.model.dropout)->capture_default_str();
@@ -257,13 +347,20 @@ int main(int argc, char** argv) {
   app.add_flag("--no-progress", a.no_progress, "no progress bar");
   app.add_flag("--baselines", a.baselines, "also report the POP and S-POP baselines on test");
   CLI11_PARSE(app, argc, argv);
+  embsr::ModelOptions given;
+  try {
+    given = model_options_from_flags(app, a, extra_options);
+  } catch (const embsr::Error& e) {
+    std::fprintf(stderr, "embsr-train: %s\n", e.what());
+    return 1;
+  }
   if (a.threads > 0) setenv("OMP_NUM_THREADS", std::to_string(a.threads).c_str(), 1);
   setenv("OMP_PROC_BIND", "false", 0);
   // Kokkos is configured through the environment only: its own argv parsing would take our
   // --threads for its deprecated --threads=N flag.
   Kokkos::ScopeGuard kokkos;
   try {
-    return run(a);
+    return run(a, given);
   } catch (const embsr::Error& e) {
     std::fprintf(stderr, "embsr-train: %s\n", e.what());
     return 1;

@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     # Against Debian's Kokkos: the packaging check, the batches and the whole model on Serial (the
     # layers' own tests already run on this backend in the main pass; this keeps CI short).
     --debian-kokkos) setup_args=(--build-dir "$root/build-debian-kokkos" --debian-kokkos --
-                                 "-DEMBSR_TEST_SOURCES_REGEX=data/test_ragged_batch|model/test_embsr"
+                                 "-DEMBSR_TEST_SOURCES_REGEX=batch/test_batch_builder|batch/test_batch_validator|model/test_embsr"
                                  -DEMBSR_ENABLE_BENCHMARKS=OFF -DEMBSR_ENABLE_EXAMPLES=OFF
                                  -DEMBSR_HEADER_CHECK=OFF); shift ;;
     --) shift; ctest_args=("$@"); break ;;

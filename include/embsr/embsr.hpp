@@ -5,8 +5,8 @@
 #include <embsr/version.hpp>
 
 // core
-#include <embsr/core/dropout.hpp>
 #include <embsr/core/checks.hpp>
+#include <embsr/core/dropout.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
@@ -16,7 +16,7 @@
 #include <embsr/core/tensor.hpp>
 #include <embsr/core/types.hpp>
 
-// data: loading, vocabularies, preprocessing, batching
+// data: loading, vocabularies, preprocessing
 #include <embsr/data/csv_reader.hpp>
 #include <embsr/data/delimited_loader.hpp>
 #include <embsr/data/example_set.hpp>
@@ -25,31 +25,45 @@
 #include <embsr/data/load_options.hpp>
 #include <embsr/data/parse_fields.hpp>
 #include <embsr/data/preprocess.hpp>
-#include <embsr/data/ragged_batch.hpp>
 #include <embsr/data/session_dataset.hpp>
 #include <embsr/data/session_grouping.hpp>
-#include <embsr/data/session_structure.hpp>
 #include <embsr/data/statistics.hpp>
 #include <embsr/data/trivago_loader.hpp>
 #include <embsr/data/vocabulary.hpp>
 
-// graph: the session multigraph
+// graph: a session's structure and its multigraph
 #include <embsr/graph/session_multigraph.hpp>
+#include <embsr/graph/session_structure.hpp>
+
+// batch: ragged batches, their builder and sampler, the batch validator
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
+#include <embsr/batch/batch_validator.hpp>
 
 // layers: forward/backward pairs with hand-derived gradients
 #include <embsr/layers/attention.hpp>
 #include <embsr/layers/embedding.hpp>
+#include <embsr/layers/fusion.hpp>
 #include <embsr/layers/ggnn.hpp>
 #include <embsr/layers/gru.hpp>
+#include <embsr/layers/highway.hpp>
+#include <embsr/layers/inputs.hpp>
 #include <embsr/layers/linear.hpp>
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>
+#include <embsr/layers/top_k.hpp>
 
 // model, training, evaluation
 #include <embsr/model/config.hpp>
 #include <embsr/model/embsr.hpp>
+#include <embsr/model/embsr_activations.hpp>
+#include <embsr/model/embsr_spec.hpp>
+#include <embsr/model/model_options.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
+#include <embsr/model/popularity.hpp>
+#include <embsr/model/registry.hpp>
+#include <embsr/model/session_model.hpp>
 #include <embsr/optim/adam.hpp>
 #include <embsr/optim/adam_options.hpp>
 #include <embsr/train/baselines.hpp>

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 
+namespace test_math {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 // Largest relative error of f against g on n points evenly spread over [lo, hi], where |g| >= floor.
@@ -69,3 +71,5 @@ TEST_CASE("math: float exp, sigmoid and tanh saturate on large inputs and pass N
   CHECK(embsr::math::sigmoid(-2.0f) == Approx(1.0 / (1.0 + std::exp(2.0))).epsilon(3e-7));
   CHECK(embsr::math::exp(1.0) == std::exp(1.0));  // double: libm
 }
+
+}  // namespace test_math

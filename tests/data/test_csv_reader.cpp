@@ -10,6 +10,8 @@
 #include <embsr/data/line_reader.hpp>
 #include <embsr/data/parse_fields.hpp>
 
+namespace test_csv_reader {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 struct Record {
@@ -311,3 +313,5 @@ TEST_CASE("field parsers: ISO-8601 date-times as UTC", "[data][csv]") {
   CHECK(parse_iso8601("2018-01-01T00:60:00", t) == ParseStatus::OutOfRange);
   CHECK(parse_iso8601("2018-01-01T00:00:60", t) == ParseStatus::OutOfRange);
 }
+
+}  // namespace test_csv_reader

@@ -17,6 +17,8 @@
 #include "data_paths.hpp"
 #include "dataset_helpers.hpp"
 
+namespace test_delimited_loader {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using namespace embsr::test;  // expect_error, item_tokens, op_names, ops_of, times_of, head
@@ -437,3 +439,5 @@ TEST_CASE("delimited: the real trivago file reproduces SOURCE.md's item-action c
     REQUIRE(trivago.session(s).order_key == ds.session(s).order_key);
   }
 }
+
+}  // namespace test_delimited_loader

@@ -15,6 +15,8 @@
 #include "data_paths.hpp"
 #include "dataset_helpers.hpp"
 
+namespace test_jd_loader {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using namespace embsr::test;  // expect_error, item_tokens, op_names, ops_of, times_of, head
@@ -372,3 +374,5 @@ TEST_CASE("jd: the report passed in is reset by each load", "[data][jd]") {
   CHECK(rep.problems.empty());
   CHECK(rep.sessions == 1);
 }
+
+}  // namespace test_jd_loader

@@ -14,6 +14,8 @@
 
 #include "jd_sample.hpp"
 
+namespace test_preprocess {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 using namespace embsr;
 using V = std::vector<index_t>;
 using Catch::Matchers::Contains;
@@ -329,3 +331,5 @@ TEST_CASE("preprocess: real JD sessions agree with an independent re-derivation"
   CHECK(p.stats.truncated_sessions > 0);
   CHECK(p.train.size() == split_boundary(r, 0.7));
 }
+
+}  // namespace test_preprocess

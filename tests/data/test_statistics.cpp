@@ -5,6 +5,8 @@
 
 #include <vector>
 
+namespace test_statistics {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using embsr::index_t;
@@ -62,3 +64,5 @@ TEST_CASE("Table II columns, operations and lengths of a prepared dataset", "[da
   CHECK(st.distinct_items.min == 1);
   CHECK(st.target_in_input == Approx(0.25));
 }
+
+}  // namespace test_statistics

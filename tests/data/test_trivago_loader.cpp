@@ -14,6 +14,8 @@
 #include "data_paths.hpp"
 #include "dataset_helpers.hpp"
 
+namespace test_trivago_loader {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using namespace embsr::test;  // expect_error, item_tokens, op_names, ops_of, times_of, head
@@ -343,3 +345,5 @@ TEST_CASE("trivago: lenient mode skips bad rows and reports them", "[data][triva
   CHECK(rep.sessions == 2);
   CHECK(rep.events == 3);
 }
+
+}  // namespace test_trivago_loader

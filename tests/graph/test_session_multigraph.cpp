@@ -8,10 +8,12 @@
 #include <string>
 #include <vector>
 
-#include <embsr/data/session_structure.hpp>
+#include <embsr/graph/session_structure.hpp>
 #include <embsr/graph/session_multigraph.hpp>
 
 #include "jd_sample.hpp"
+
+namespace test_session_multigraph {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 using namespace embsr;
 using V = std::vector<index_t>;
@@ -215,3 +217,5 @@ TEST_CASE("multigraph: real JD sessions agree with Boost and with an independent
   CHECK(parallel_pairs > 10);
   CHECK(sourceless_nodes > 100);
 }
+
+}  // namespace test_session_multigraph

@@ -21,6 +21,8 @@
 #include "data_paths.hpp"
 #include "../model/model_fixture.hpp"
 
+namespace test_checkpoint {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using Exec = Kokkos::Serial;
@@ -70,8 +72,13 @@ embsr::Checkpoint trained_checkpoint() {
   return embsr::make_checkpoint(model, tiny_items(), tiny_ops(), &adam, training);
 }
 
+// The EMBSR Config a checkpoint's options describe.
+embsr::Config config_of(const embsr::Checkpoint& ck) { return embsr::embsr_config(ck.options); }
+
 void require_equal(const embsr::Checkpoint& a, const embsr::Checkpoint& b) {
-  const auto &x = a.config, &y = b.config;
+  CHECK(a.model == b.model);
+  CHECK(a.options == b.options);
+  const auto x = config_of(a), y = config_of(b);
   CHECK(x.num_items == y.num_items);
   CHECK(x.num_ops == y.num_ops);
   CHECK(x.d == y.d);
@@ -116,6 +123,13 @@ void require_equal(const embsr::Checkpoint& a, const embsr::Checkpoint& b) {
   CHECK(a.training.best_hit20 == b.training.best_hit20);
   CHECK(a.training.best_mrr20 == b.training.best_mrr20);
   CHECK(a.training.epochs_without_gain == b.training.epochs_without_gain);
+  REQUIRE(a.tables.size() == b.tables.size());
+  for (std::size_t i = 0; i < a.tables.size(); ++i) {
+    CHECK(a.tables[i].name == b.tables[i].name);
+    CHECK(a.tables[i].rows == b.tables[i].rows);
+    CHECK(a.tables[i].cols == b.tables[i].cols);
+    CHECK(a.tables[i].values == b.tables[i].values);
+  }
 }
 
 std::string reason_of_load(const std::string& path) {
@@ -143,7 +157,7 @@ TEST_CASE("checkpoint: save/load round trip keeps everything", "[checkpoint]") {
   require_equal(ck, back);
 
   SECTION("non-default config fields, options and an empty vocabulary") {
-    auto config = ck.config;
+    auto config = config_of(ck);
     config.next_op = embsr::NextOpMode::Learned;
     config.fusion = embsr::FusionMode::Fixed;
     config.fixed_beta = 0.25;
@@ -185,7 +199,7 @@ TEST_CASE("checkpoint: save/load round trip keeps everything", "[checkpoint]") {
   const auto bytes = read_bytes(path);
   REQUIRE(bytes.size() > 24);
   CHECK(std::memcmp(bytes.data(), "EMBSRCKP", 8) == 0);
-  CHECK(bytes[8] == 2);
+  CHECK(bytes[8] == 3);
   CHECK(bytes[9] == 0);
   CHECK(bytes[10] == 0);
   CHECK(bytes[11] == 0);
@@ -196,7 +210,7 @@ TEST_CASE("checkpoint: a restored fresh model gives identical scores", "[checkpo
   const auto ck = trained_checkpoint();
   embsr::save_checkpoint(dir + "/m.ckpt", ck);
 
-  auto config = ck.config;
+  auto config = config_of(ck);
   Model original(config);
   embsr::restore(ck, original, nullptr);
   config.seed = 99;  // a different initialisation (and dropout seed) is overwritten
@@ -249,7 +263,7 @@ TEST_CASE("checkpoint: resumed training is bit-identical to uninterrupted traini
   }
   {
     const auto ck = embsr::load_checkpoint(path);
-    auto new_config = ck.config;
+    auto new_config = config_of(ck);
     new_config.init_std = 0.05;  // the new model starts elsewhere: only the checkpoint may matter
     new_config.seed = config.seed;
     Model model(new_config);
@@ -316,12 +330,12 @@ TEST_CASE("checkpoint: damaged files are rejected with the reason", "[checkpoint
   }
   SECTION("wrong version") {
     auto copy = bytes;
-    copy[8] = 3;
+    copy[8] = 4;  // a newer version than this build writes
     write_bytes(bad, copy);
-    CHECK(reason_of_load(bad) == "checkpoint version 3, this build reads versions 1 to 2");
+    CHECK(reason_of_load(bad) == "checkpoint version 4, this build reads versions 1 to 3");
     copy[8] = 0;
     write_bytes(bad, copy);
-    CHECK(reason_of_load(bad) == "checkpoint version 0, this build reads versions 1 to 2");
+    CHECK(reason_of_load(bad) == "checkpoint version 0, this build reads versions 1 to 3");
   }
   SECTION("missing file") {
     const std::string missing = dir + "/nope.ckpt";
@@ -338,8 +352,14 @@ TEST_CASE("checkpoint: damaged files are rejected with the reason", "[checkpoint
     broken.optimizer.v.resize(3);
     CHECK_THROWS_WITH(embsr::save_checkpoint(bad, broken), Contains("optimizer state 'v'"));
     broken = ck;
-    broken.config.d = 0;
+    broken.options.set("d", "0");
     CHECK_THROWS_WITH(embsr::save_checkpoint(bad, broken), Contains("invalid config"));
+    broken = ck;
+    broken.model = "no-such-model";
+    CHECK_THROWS_WITH(embsr::save_checkpoint(bad, broken), Contains("does not know") && Contains("s-pop"));
+    broken = ck;
+    broken.options.set("neighbours", "100");
+    CHECK_THROWS_WITH(embsr::save_checkpoint(bad, broken), Contains("does not take option 'neighbours'"));
     CHECK_FALSE(fs::exists(bad));
   }
 }
@@ -353,20 +373,20 @@ TEST_CASE("checkpoint: restore rejects a model of another shape", "[checkpoint]"
                       Contains("parameter 'item_embedding' is 9 x 4 in the checkpoint, 12 x 4 in the model"));
   }
   {
-    auto config = ck.config;
+    auto config = config_of(ck);
     config.use_relations = false;
     Model other(config);
     CHECK_THROWS_WITH(embsr::restore(ck, other, nullptr),
                       Contains("is 'attention.relations' in the checkpoint, 'fusion.W_f' in the model"));
   }
   {
-    auto config = ck.config;
+    auto config = config_of(ck);
     config.w_k = 5;
     Model other(config);
     CHECK_THROWS_WITH(embsr::restore(ck, other, nullptr), Contains("config.w_k"));
   }
   {
-    auto config = ck.config;
+    auto config = config_of(ck);
     config.next_op = embsr::NextOpMode::Learned;
     Model other(config);
     CHECK_THROWS_WITH(embsr::restore(ck, other, nullptr), Contains("config.next_op"));
@@ -374,7 +394,7 @@ TEST_CASE("checkpoint: restore rejects a model of another shape", "[checkpoint]"
   {
     auto renamed = ck;
     renamed.entries[0].name = "items";
-    Model model(ck.config);
+    Model model(config_of(ck));
     const auto before = host_values(model);
     CHECK_THROWS_WITH(embsr::restore(renamed, model, nullptr),
                       Contains("parameter 0 is 'items'") && Contains("implies 'item_embedding'"));
@@ -383,11 +403,11 @@ TEST_CASE("checkpoint: restore rejects a model of another shape", "[checkpoint]"
   {
     auto no_opt = ck;
     no_opt.has_optimizer = false;
-    Model model(ck.config);
+    Model model(config_of(ck));
     Optimizer adam(model.num_parameters(), embsr::AdamOptions{});
     CHECK_THROWS_WITH(embsr::restore(no_opt, model, &adam), Contains("no optimizer state"));
   }
-  CHECK_THROWS_WITH(embsr::make_checkpoint(Model(ck.config), embsr::Vocabulary({"a", "b"}), tiny_ops(),
+  CHECK_THROWS_WITH(embsr::make_checkpoint(Model(config_of(ck)), embsr::Vocabulary({"a", "b"}), tiny_ops(),
                                            nullptr, embsr::TrainingState{}),
                     Contains("item vocabulary has 2 tokens"));
 }
@@ -461,6 +481,70 @@ std::vector<char> raw_bytes(const embsr::Checkpoint& ck) {
   return std::vector<char>(s.begin(), s.end());
 }
 
+// An EMBSR checkpoint in the layout of version 2 (the Config in place of the model's name and
+// options, no tables), written here independently of the library, which only reads it now.
+std::vector<char> encode_version2(const embsr::Checkpoint& ck) {
+  const embsr::Config c = config_of(ck);
+  embsr::checkpoint_detail::Writer w;
+  w.bytes("EMBSRCKP", 8);
+  w.u32(2);
+  w.u32(0);
+  w.u64(0);
+  w.i32(c.num_items);
+  w.i32(c.num_ops);
+  w.i32(c.d);
+  w.i32(c.max_length);
+  w.i32(c.gnn_steps);
+  w.f64(c.dropout);
+  w.f64(c.w_k);
+  w.f64(c.init_std);
+  w.u64(c.seed);
+  w.u8(static_cast<std::uint8_t>(c.next_op));
+  w.boolean(c.use_attention);
+  w.boolean(c.use_gnn);
+  w.boolean(c.use_run_gru);
+  w.boolean(c.use_relations);
+  w.u8(static_cast<std::uint8_t>(c.fusion));
+  w.f64(c.fixed_beta);
+  w.vocabulary(ck.items);
+  w.vocabulary(ck.ops);
+  w.u64(ck.entries.size());
+  for (const auto& e : ck.entries) {
+    w.str(e.name);
+    w.u64(e.offset);
+    w.u64(e.rows);
+    w.u64(e.cols);
+  }
+  w.floats(ck.values);
+  w.boolean(ck.has_optimizer);
+  if (ck.has_optimizer) {
+    const auto& o = ck.optimizer;
+    w.f64(o.options.lr);
+    w.f64(o.options.beta1);
+    w.f64(o.options.beta2);
+    w.f64(o.options.eps);
+    w.f64(o.options.weight_decay);
+    w.boolean(o.options.amsgrad);
+    w.u64(o.steps);
+    w.floats(o.m);
+    w.floats(o.v);
+    w.floats(o.v_max);
+  }
+  const auto& t = ck.training;
+  w.u64(t.epoch);
+  w.u64(t.global_step);
+  w.u64(t.shuffle_seed);
+  w.i64(t.best_epoch);
+  w.f64(t.best_hit20);
+  w.f64(t.best_mrr20);
+  w.i64(t.epochs_without_gain);
+  w.u64(t.best_checksum);
+  w.u64(0);  // trailer, patched by repatch
+  std::vector<char> b(w.buffer().begin(), w.buffer().end());
+  repatch(b);
+  return b;
+}
+
 // load_checkpoint's reason, and that it came fast (nothing big was allocated or computed first).
 std::string quick_reason(const std::string& path, const embsr::CheckpointLimits& limits = {}) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -482,6 +566,8 @@ TEST_CASE("checkpoint: hostile sizes behind a valid checksum are refused before 
   using Catch::Matchers::Contains;
   const std::string dir = embsr::test::scratch_dir();
   const auto good = raw_bytes(trained_checkpoint());
+  // The byte edits below are at the Config's offsets of versions 1 and 2 (still read).
+  const auto good_v2 = encode_version2(trained_checkpoint());
   const std::string path = dir + "/hostile.ckpt";
   struct Edit {
     const char* what;
@@ -494,26 +580,33 @@ TEST_CASE("checkpoint: hostile sizes behind a valid checksum are refused before 
                         Edit{"max_length", kMaxLengthAt, 10000000}, Edit{"num_items", kNumItemsAt, 2147483647},
                         Edit{"d", kDAt, 2147483647}, Edit{"gnn_steps", kGnnStepsAt, 2147483647}}) {
     INFO(e.what << " = " << e.value);
-    auto b = good;
+    auto b = good_v2;
     put_i32(b, e.at, e.value);
     repatch(b);
     write_bytes(path, b);
     const std::string reason = quick_reason(path);
     // num_items is caught by the vocabulary count or the size check, the rest by the size check.
     CHECK_THAT(reason, Contains("implies") || Contains("tokens, the config has"));
+    // The same in version 3, where the sizes are the model's options.
+    auto ck = trained_checkpoint();
+    ck.options.set(e.what, static_cast<int>(e.value));
+    write_bytes(path, raw_bytes(ck));
+    CHECK_THAT(quick_reason(path), Contains("implies") || Contains("tokens, the config has"));
   }
   SECTION("a config that fits the file but not the memory limit") {
-    write_bytes(path, good);
-    embsr::CheckpointLimits limits;
-    limits.memory_bytes = 4096;
-    CHECK_THAT(quick_reason(path, limits), Contains("more than the memory limit of 4.0 KiB"));
-    limits.memory_bytes = 1ULL << 30;
-    CHECK_NOTHROW(embsr::load_checkpoint(path, limits));
+    for (const auto& bytes : {good, good_v2}) {
+      write_bytes(path, bytes);
+      embsr::CheckpointLimits limits;
+      limits.memory_bytes = 4096;
+      CHECK_THAT(quick_reason(path, limits), Contains("more than the memory limit of 4.0 KiB"));
+      limits.memory_bytes = 1ULL << 30;
+      CHECK_NOTHROW(embsr::load_checkpoint(path, limits));
+    }
   }
   SECTION("invalid config values") {
     for (const double w_k : {std::numeric_limits<double>::infinity(), -1.0, 0.0, std::nan("")}) {
       auto ck = trained_checkpoint();
-      ck.config.w_k = w_k;
+      ck.options.set("w_k", w_k);
       write_bytes(path, raw_bytes(ck));
       CHECK_THAT(quick_reason(path), Contains("invalid config") && Contains("w_k must be finite and > 0"));
     }
@@ -575,7 +668,9 @@ TEST_CASE("checkpoint: version-1 files still load", "[checkpoint]") {
   const std::string dir = embsr::test::scratch_dir();
   auto ck = trained_checkpoint();
   ck.training.best_checksum = 0;
-  auto b = raw_bytes(ck);
+  auto b = encode_version2(ck);
+  write_bytes(dir + "/v2.ckpt", b);
+  require_equal(ck, embsr::load_checkpoint(dir + "/v2.ckpt"));
   b.erase(b.end() - 16, b.end() - 8);
   b[8] = 1;
   repatch(b);
@@ -586,8 +681,9 @@ TEST_CASE("checkpoint: version-1 files still load", "[checkpoint]") {
   CHECK(back.training.best_checksum == 0);
   // The committed fixture: best.ckpt of embsr-train before version 2 (JD sample, --min-support 20 --d 4).
   const auto fixture = embsr::load_checkpoint(std::string(EMBSR_SOURCE_DIR) + "/tests/io/data/version1.ckpt");
-  CHECK(fixture.config.d > 0);
-  CHECK(fixture.values.size() == embsr::parameter_count(fixture.config).values);
+  CHECK(fixture.model == "embsr");
+  CHECK(config_of(fixture).d > 0);
+  CHECK(fixture.values.size() == embsr::parameter_count(config_of(fixture)).values);
 }
 
 TEST_CASE("checkpoint: the parameter layout of a config is the model's", "[checkpoint]") {
@@ -632,3 +728,5 @@ TEST_CASE("checkpoint: stale temporary files of crashed writers are removed", "[
   CHECK(fs::exists(path + ".tmp.12ab"));
   CHECK(fs::exists(dir + "/other.ckpt.tmp.99999999"));
 }
+
+}  // namespace test_checkpoint

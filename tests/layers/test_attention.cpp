@@ -11,11 +11,13 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/data/example_set.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/layers/attention.hpp>
 
 #include "exec_spaces.hpp"
 #include "gradcheck.hpp"
+
+namespace test_attention {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
 
@@ -342,3 +344,5 @@ TEMPLATE_LIST_TEST_CASE("attention: argument checks", "[layers][attention]", emb
                                             grad.params()),
                   embsr::InvalidArgument);
 }
+
+}  // namespace test_attention

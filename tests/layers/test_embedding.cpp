@@ -10,6 +10,8 @@
 #include "exec_spaces.hpp"
 #include "gradcheck.hpp"
 
+namespace test_embedding {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 template <class M>
@@ -92,3 +94,5 @@ TEST_CASE("embedding: shape mismatches are rejected", "[layers][embedding]") {
   Mat<M> out2("out2", 3, 3);
   CHECK_THROWS_AS(embsr::embedding_backward(Exec(), ids, out2, dtable), embsr::InvalidArgument);
 }
+
+}  // namespace test_embedding

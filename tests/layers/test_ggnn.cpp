@@ -11,11 +11,14 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/data/example_set.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
+#include <embsr/batch/batch_validator.hpp>
 #include <embsr/layers/ggnn.hpp>
 
 #include "exec_spaces.hpp"
 #include "gradcheck.hpp"
+
+namespace test_ggnn {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
 
@@ -255,3 +258,5 @@ TEMPLATE_LIST_TEST_CASE("ggnn: a batch of single-item sessions (no edges) and tw
     check_ggnn_gradients<M>(loss, h, hrun, dh, dhrun, w, gw);
   }
 }
+
+}  // namespace test_ggnn

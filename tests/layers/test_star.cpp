@@ -1,6 +1,6 @@
-// Star node (initial mean, star update) and highway: forwards against host references written from
-// MODEL.md 3.4-3.5, central-difference gradients of every input and parameter, and per-session
-// independence from the rest of the batch.
+// Star node (initial mean, star update): forwards against host references written from MODEL.md 3.4,
+// central-difference gradients of every input and parameter, and per-session independence from the
+// rest of the batch. (The highway of 3.5: test_highway.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,11 +10,13 @@
 
 #include <Kokkos_Core.hpp>
 
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/layers/star.hpp>
 
 #include "exec_spaces.hpp"
 #include "gradcheck.hpp"
+
+namespace test_star {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
 
@@ -313,60 +315,7 @@ TEMPLATE_LIST_TEST_CASE("star: a session's outputs and gradients do not depend o
   for (int b = 0; b < 5; ++b) same_session(shuffled, b, IV{2, 4, 0, 3, 1}[static_cast<std::size_t>(b)]);
 }
 
-TEMPLATE_LIST_TEST_CASE("highway: forward against MODEL.md 3.5 and central-difference gradients", "[layers][star][highway]",
-                        embsr::test::ExecutionSpaces) {
-  using Exec = TestType;
-  using M = typename Exec::memory_space;
-  const int C = 7;
-  Mat<M> h0("h0", C, kDim), hlast("hlast", C, kDim), hf("hf", C, kDim), R("R", C, kDim);
-  Mat<M> dh0("dh0", C, kDim), dhlast("dhlast", C, kDim);
-  Mat<M> W("W_g", kDim, 2 * kDim), dW("dW_g", kDim, 2 * kDim);
-  Vec<M> b("b_g", kDim), db("db_g", kDim);
-  embsr::test::fill_random(h0, 40);
-  embsr::test::fill_random(hlast, 41);
-  embsr::test::fill_random(W, 42, 0.5);
-  embsr::test::fill_random(b, 43);
-  embsr::test::fill_random(R, 44);
-  const embsr::HighwayParams<double, M> p{W, b}, g{dW, db};
-  embsr::HighwayCache<double, M> cache;
-  auto loss = [&] {
-    embsr::highway_forward(Exec(), h0, hlast, p, hf, cache);
-    Kokkos::fence();
-    return embsr::test::dot(hf, R);
-  };
-  loss();
-  const DV x0 = embsr::test::to_vector(h0), xl = embsr::test::to_vector(hlast), w = embsr::test::to_vector(W),
-           bb = embsr::test::to_vector(b), y = embsr::test::to_vector(hf);
-  for (int i = 0; i < C; ++i)
-    for (int o = 0; o < kDim; ++o) {
-      double pre = bb[static_cast<std::size_t>(o)];
-      for (int k = 0; k < kDim; ++k)
-        pre += at(w, o, k, 2 * kDim) * at(x0, i, k, kDim) + at(w, o, kDim + k, 2 * kDim) * at(xl, i, k, kDim);
-      const double gate = 1 / (1 + std::exp(-pre));
-      CHECK(at(y, i, o, kDim) == Approx(gate * at(x0, i, o, kDim) + (1 - gate) * at(xl, i, o, kDim)).epsilon(1e-12).margin(1e-12));
-    }
-  embsr::test::fill_random(dh0, 45);
-  embsr::test::fill_random(dhlast, 46);
-  embsr::test::fill_random(dW, 47);
-  embsr::test::fill_random(db, 48);
-  const DV a0 = embsr::test::to_vector(dh0), al = embsr::test::to_vector(dhlast), aw = embsr::test::to_vector(dW),
-           ab = embsr::test::to_vector(db);
-  embsr::highway_backward(Exec(), h0, hlast, p, cache, R, dh0, dhlast, g);
-  Kokkos::fence();
-  auto added = [](const DV& now, const DV& before) {
-    DV out(now);
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] -= before[i];
-    return out;
-  };
-  using T = embsr::test::GradTarget<M>;
-  std::vector<T> targets{{"h0", embsr::test::flat(h0), added(embsr::test::to_vector(dh0), a0)},
-                         {"hlast", embsr::test::flat(hlast), added(embsr::test::to_vector(dhlast), al)},
-                         {"W_g", embsr::test::flat(W), added(embsr::test::to_vector(dW), aw)},
-                         {"b_g", embsr::test::flat(b), added(embsr::test::to_vector(db), ab)}};
-  embsr::test::check_gradients<M>(loss, targets);
-}
-
-TEST_CASE("star / highway: shape mismatches are rejected", "[layers][star]") {
+TEST_CASE("star: shape mismatches are rejected", "[layers][star]") {
   using M = Kokkos::HostSpace;
   using Exec = Kokkos::DefaultHostExecutionSpace;
   const auto batch = make_batch<M>(IV{0, 1});
@@ -378,9 +327,6 @@ TEST_CASE("star / highway: shape mismatches are rejected", "[layers][star]") {
   CHECK_NOTHROW(embsr::star_update_forward(Exec(), batch, h, s, w.p, hn, sn, cache));
   Mat<M> s3("s3", 3, kDim);
   CHECK_THROWS_AS(embsr::star_update_forward(Exec(), batch, h, s3, w.p, hn, sn, cache), embsr::InvalidArgument);
-  Mat<M> W("W", kDim, kDim);
-  Vec<M> b("b", kDim);
-  embsr::HighwayCache<double, M> hc;
-  CHECK_THROWS_AS(embsr::highway_forward(Exec(), h, hn, embsr::HighwayParams<double, M>{W, b}, hn, hc),
-                  embsr::InvalidArgument);
 }
+
+}  // namespace test_star

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include <embsr/data/example_set.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/model/config.hpp>
 
 namespace embsr::test {

@@ -12,6 +12,8 @@
 #include "gradcheck.hpp"
 #include "model_fixture.hpp"
 
+namespace test_embsr {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using embsr::test::all_ids;
@@ -294,3 +296,5 @@ TEMPLATE_LIST_TEST_CASE("model: bad batches and parameters give errors naming se
     CHECK_THROWS_WITH(model.loss_and_backward(batch, 0, true), Catch::Contains("attention.W_1") && Catch::Contains("row 1"));
   }
 }
+
+}  // namespace test_embsr

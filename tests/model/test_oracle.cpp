@@ -19,6 +19,8 @@
 #include "model_fixture.hpp"
 #include "npy.hpp"
 
+namespace test_oracle {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 std::string config_json(const embsr::Config& c, bool training, std::uint64_t step) {
@@ -226,3 +228,5 @@ TEST_CASE("oracle: the batched PyTorch model of the benchmarks matches the oracl
   CHECK(rc == 0);
   CHECK(text.find("check: PASS") != std::string::npos);
 }
+
+}  // namespace test_oracle

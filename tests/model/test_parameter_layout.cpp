@@ -17,6 +17,8 @@
 
 #include "../model/model_fixture.hpp"
 
+namespace test_parameter_layout {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 struct LiveBytes {
@@ -122,3 +124,5 @@ TEST_CASE("parameter layout: counts of hostile configs saturate instead of wrapp
   CHECK(embsr::model_memory_bytes(c, 64, true) > embsr::model_memory_bytes(c, 64, false));
   CHECK(embsr::model_memory_bytes(c, 128, false) > embsr::model_memory_bytes(c, 64, false));
 }
+
+}  // namespace test_parameter_layout

@@ -6,10 +6,13 @@
 
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/preprocess.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/optim/adam.hpp>
 
 #include "data_paths.hpp"
+
+namespace test_training {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 TEST_CASE("training: 64 real JD sessions are memorised (loss < 5% of its start)", "[model][training]") {
   using Exec = Kokkos::DefaultExecutionSpace;  // the GPU in a CUDA build
@@ -50,3 +53,5 @@ TEST_CASE("training: 64 real JD sessions are memorised (loss < 5% of its start)"
   INFO("loss " << first << " -> " << last << " after " << steps << " steps");
   CHECK(last < 0.05 * first);
 }
+
+}  // namespace test_training

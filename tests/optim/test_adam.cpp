@@ -8,6 +8,8 @@
 
 #include "exec_spaces.hpp"
 
+namespace test_adam {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 TEMPLATE_LIST_TEST_CASE("adam: matches PyTorch's AMSGrad update step by step", "[train][adam]",
                         embsr::test::ExecutionSpaces) {
   using Exec = TestType;
@@ -56,3 +58,5 @@ TEST_CASE("adam: invalid options and mismatched sizes are rejected", "[train][ad
   Kokkos::View<float*, Exec::memory_space> p("p", 4), g("g", 4);
   CHECK_THROWS_AS(adam.step(Exec(), p, g), embsr::InvalidArgument);
 }
+
+}  // namespace test_adam

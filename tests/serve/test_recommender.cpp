@@ -15,6 +15,8 @@
 #include "data_paths.hpp"
 #include "../model/model_fixture.hpp"
 
+namespace test_recommender {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using Exec = Kokkos::Serial;
@@ -52,7 +54,7 @@ std::vector<embsr::SessionEvent> session(const std::vector<std::pair<int, int>>&
 // Scores of every item for one session straight from the model (the reference).
 std::vector<float> reference_scores(const embsr::Checkpoint& ck, const std::vector<embsr::index_t>& items,
                                     const std::vector<embsr::index_t>& ops, embsr::index_t next_op) {
-  Model model(ck.config);
+  Model model(embsr::embsr_config(ck.options));
   embsr::restore(ck, model, nullptr);
   embsr::ExampleSet set;
   set.add(embsr::Span<const embsr::index_t>(items.data(), items.size()),
@@ -81,7 +83,9 @@ TEST_CASE("recommender: known items give the model's top k", "[recommender]") {
   const embsr::Recommender<Exec> rec(ck);
   CHECK(rec.items() == ck.items);
   CHECK(rec.operations() == ck.ops);
-  CHECK(rec.config().num_items == 9);
+  CHECK(rec.num_items() == 9);
+  CHECK(rec.model_name() == "embsr");
+  CHECK(rec.options() == ck.options);
 
   const auto s = session({{2, 0}, {4, 0}, {4, 1}, {5, 2}});
   embsr::RecommendOptions options;
@@ -283,3 +287,5 @@ TEST_CASE("recommender: the OpenMP backend refuses calls from other threads with
   CHECK_THAT(error, Contains("Recommender<Kokkos::OpenMP>") && Contains("Recommender<Kokkos::Serial>"));
 }
 #endif
+
+}  // namespace test_recommender

@@ -12,6 +12,8 @@
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/serve/request_parser.hpp>
 
+namespace test_request_parser {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -179,3 +181,5 @@ TEST_CASE("request parser: every line of the invalid-UTF-8 reproducer is parsed 
   CHECK(refused == 1);  // line 101: sku "\xff"
   CHECK_THAT(jd_refusal(lines[100]), StartsWith("token 2 '\xff+5"));
 }
+
+}  // namespace test_request_parser

@@ -10,6 +10,8 @@
 
 #include <embsr/train/baselines.hpp>
 
+namespace test_baselines {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using embsr::index_t;
@@ -147,3 +149,5 @@ TEST_CASE("baselines: invalid catalogues and items throw", "[train][baselines]")
   add(bad_input, {0, 7}, 1);
   CHECK_THROWS_AS(spop.evaluate(bad_input), embsr::InvalidArgument);
 }
+
+}  // namespace test_baselines

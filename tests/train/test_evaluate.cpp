@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <vector>
 
+#include <embsr/model/embsr.hpp>
 #include <embsr/train/evaluate.hpp>
 
 #include "exec_spaces.hpp"
 #include "../model/model_fixture.hpp"
+
+namespace test_evaluate {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
 
@@ -117,3 +120,5 @@ TEST_CASE("split_repeat_explore: targets already in the input vs new ones", "[tr
   require_same(sum, whole);
   CHECK_THROWS_AS(embsr::split_repeat_explore(set, {1, 2}), embsr::InvalidArgument);
 }
+
+}  // namespace test_evaluate

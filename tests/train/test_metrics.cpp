@@ -1,17 +1,14 @@
-// Ranking metrics (MODEL.md 7) on hand-made ranks, and the target-rank kernel against a host
-// computation with planted ties.
+// Ranking metrics (MODEL.md 7) on hand-made ranks. (The target-rank kernel: tests/layers/test_top_k.cpp.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <cstdint>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <embsr/train/metrics.hpp>
 
-#include "exec_spaces.hpp"
+namespace test_metrics {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
 
@@ -28,39 +25,6 @@ void require_same(const embsr::RankingMetrics& a, const embsr::RankingMetrics& b
     CHECK(a.rr[i] == Approx(b.rr[i]).epsilon(1e-14));
     CHECK(a.ndcg[i] == Approx(b.ndcg[i]).epsilon(1e-14));
   }
-}
-
-// 1 + #{v != t : s_v >= s_t}, or 0 when t is outside [0, V).
-std::int64_t host_rank(const std::vector<double>& row, std::int64_t t) {
-  const auto V = static_cast<std::int64_t>(row.size());
-  if (t < 0 || t >= V) return 0;
-  std::int64_t rank = 1;
-  for (std::int64_t v = 0; v < V; ++v)
-    if (v != t && row[static_cast<std::size_t>(v)] >= row[static_cast<std::size_t>(t)]) ++rank;
-  return rank;
-}
-
-template <class Exec, class Rank>
-std::vector<std::int64_t> device_ranks(const std::vector<std::vector<double>>& scores, const std::vector<int>& targets) {
-  using M = typename Exec::memory_space;
-  const std::size_t B = scores.size(), V = scores.empty() ? 0 : scores[0].size();
-  Kokkos::View<double**, Kokkos::LayoutRight, M> s("scores", B, V);
-  Kokkos::View<int*, M> t("targets", B);
-  Kokkos::View<Rank*, M> r("ranks", B);
-  auto hs = Kokkos::create_mirror_view(s);
-  auto ht = Kokkos::create_mirror_view(t);
-  for (std::size_t b = 0; b < B; ++b) {
-    ht(b) = targets[b];
-    for (std::size_t v = 0; v < V; ++v) hs(b, v) = scores[b][v];
-  }
-  Kokkos::deep_copy(s, hs);
-  Kokkos::deep_copy(t, ht);
-  Kokkos::deep_copy(r, Rank(-7));
-  embsr::target_ranks(Exec(), s, t, r);
-  auto hr = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), r);
-  std::vector<std::int64_t> out(B);
-  for (std::size_t b = 0; b < B; ++b) out[b] = static_cast<std::int64_t>(hr(b));
-  return out;
 }
 
 }  // namespace
@@ -156,66 +120,4 @@ TEST_CASE("metrics: empty accumulator, operator+=, invalid K, table", "[train][m
   CHECK(rows[1].find("60.00") != std::string::npos);  // H@5 = 3/5
 }
 
-TEMPLATE_LIST_TEST_CASE("target_ranks: hand-made rows (best, ties, constant, absent targets)", "[train][metrics]",
-                        embsr::test::ExecutionSpaces) {
-  using Exec = TestType;
-  const std::vector<std::vector<double>> scores{
-      {0.1, 0.9, 0.3, 0.2, 0.0, -1.0},  // target 1 is the best           -> 1
-      {0.5, 0.7, 0.5, 0.5, 0.1, 0.5},   // target 0 tied with 2, 3, 5     -> 1 + 1 + 3 = 5
-      {2.0, 2.0, 2.0, 2.0, 2.0, 2.0},   // constant scores                -> V = 6
-      {0.3, 0.1, 0.2, 0.4, 0.5, 0.6},   // target -1                      -> 0
-      {0.3, 0.1, 0.2, 0.4, 0.5, 0.6},   // target 6 = V                   -> 0
-      {0.3, 0.1, 0.2, 0.4, 0.5, 0.6},   // target 0 below 3 items         -> 4
-      {0.3, 0.1, 0.2, 0.4, 0.5, 0.6},   // target 5 best, no ties         -> 1
-      {0.3, 0.1, 0.2, 0.4, 0.5, 0.6},   // target 1 worst                 -> 6
-  };
-  const std::vector<int> targets{1, 0, 3, -1, 6, 0, 5, 1};
-  const std::vector<std::int64_t> expected{1, 5, 6, 0, 0, 4, 1, 6};
-  CHECK(device_ranks<Exec, std::int64_t>(scores, targets) == expected);
-  CHECK(device_ranks<Exec, std::int32_t>(scores, targets) == expected);
-  for (std::size_t b = 0; b < scores.size(); ++b) CHECK(host_rank(scores[b], targets[b]) == expected[b]);
-}
-
-TEMPLATE_LIST_TEST_CASE("target_ranks: random scores with planted ties match the host count", "[train][metrics]",
-                        embsr::test::ExecutionSpaces) {
-  using Exec = TestType;
-  std::mt19937 gen(20240611);
-  for (const std::size_t V : {std::size_t(1), std::size_t(7), std::size_t(203), std::size_t(1031)}) {
-    const std::size_t B = 37;
-    std::vector<std::vector<double>> scores(B, std::vector<double>(V));
-    std::vector<int> targets(B);
-    std::uniform_int_distribution<int> level(0, 9);  // few distinct values: many ties
-    std::uniform_real_distribution<double> real(-1.0, 1.0);
-    std::uniform_int_distribution<int> item(-2, static_cast<int>(V) + 1);  // a few absent targets
-    for (std::size_t b = 0; b < B; ++b) {
-      for (std::size_t v = 0; v < V; ++v) scores[b][v] = b % 3 == 0 ? real(gen) : 0.25 * level(gen);
-      targets[b] = item(gen);
-      // Plant exact ties with the target in continuous rows.
-      if (b % 3 == 0 && targets[b] >= 0 && targets[b] < static_cast<int>(V))
-        for (std::size_t v = 0; v < V; v += 5) scores[b][v] = scores[b][static_cast<std::size_t>(targets[b])];
-    }
-    std::vector<std::int64_t> expected(B);
-    for (std::size_t b = 0; b < B; ++b) expected[b] = host_rank(scores[b], targets[b]);
-    CHECK(device_ranks<Exec, std::int64_t>(scores, targets) == expected);
-    CHECK(device_ranks<Exec, std::int32_t>(scores, targets) == expected);
-  }
-}
-
-TEMPLATE_LIST_TEST_CASE("target_ranks: shape mismatches throw, an empty batch is fine", "[train][metrics]",
-                        embsr::test::ExecutionSpaces) {
-  using Exec = TestType;
-  using M = typename Exec::memory_space;
-  Kokkos::View<float**, Kokkos::LayoutRight, M> s("scores", 3, 4);
-  Kokkos::View<int*, M> t("targets", 3), t2("targets", 2);
-  Kokkos::View<std::int64_t*, M> r("ranks", 3), r2("ranks", 2);
-  CHECK_THROWS_AS(embsr::target_ranks(Exec(), s, t2, r2), embsr::InvalidArgument);
-  CHECK_THROWS_AS(embsr::target_ranks(Exec(), s, t, r2), embsr::InvalidArgument);
-  Kokkos::deep_copy(s, 1.0f);
-  embsr::target_ranks(Exec(), s, t, r);  // float scores, all constant: rank V
-  auto hr = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), r);
-  for (int b = 0; b < 3; ++b) CHECK(hr(b) == 4);
-  Kokkos::View<float**, Kokkos::LayoutRight, M> s0("scores", 0, 4);
-  Kokkos::View<int*, M> t0("targets", 0);
-  Kokkos::View<std::int64_t*, M> r0("ranks", 0);
-  CHECK_NOTHROW(embsr::target_ranks(Exec(), s0, t0, r0));
-}
+}  // namespace test_metrics

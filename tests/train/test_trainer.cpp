@@ -15,6 +15,8 @@
 
 #include "data_paths.hpp"
 
+namespace test_trainer {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 // The shipped JD Appliances sample, cut to 300 training sessions so that an epoch is quick.
@@ -181,7 +183,7 @@ TEST_CASE("trainer: the checkpoint pair survives a crash between its two writes"
   // (At the default rate this small model's validation H@20 stays 0 for five epochs.)
   constexpr int kEpochs = 5;
   auto options = [](int epochs, const std::string& dir) {
-    auto o = ::options(epochs, dir);
+    auto o = test_trainer::options(epochs, dir);
     o.adam.lr = 0.02;
     return o;
   };
@@ -250,3 +252,5 @@ TEST_CASE("trainer: an unwritable checkpoint directory is found before the first
   CHECK_THROWS_WITH(trainer.run(), Catch::Contains("a-file' is not a directory"));
   CHECK(trainer.state().global_step == 0);
 }
+
+}  // namespace test_trainer

@@ -17,7 +17,7 @@
 
 #include <embsr/core/error.hpp>
 #include <embsr/core/types.hpp>
-#include <embsr/data/session_structure.hpp>
+#include <embsr/graph/session_structure.hpp>
 
 namespace embsr {
 

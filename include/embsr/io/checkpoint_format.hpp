@@ -1,40 +1,45 @@
 #pragma once
-// The checkpoint file: a model's configuration, vocabularies, parameters, optionally the Adam state,
-// and the training loop's position, in one binary file. This header is the codec alone (no Kokkos,
-// no model: it is fuzzed on its own, tests/fuzz/fuzz_checkpoint.cpp); io/checkpoint.hpp binds it to
-// a live model (make_checkpoint, restore).
+// The checkpoint file: a model's name and options, the vocabularies, what the model learned
+// (float parameters and int64 tables), optionally the Adam state, and the training loop's position,
+// in one binary file. This header is the codec alone (no Kokkos, no model classes: it is fuzzed on
+// its own, tests/fuzz/fuzz_checkpoint.cpp); io/checkpoint.hpp checks a file against the model it
+// names (model/registry.hpp) and binds it to a live model (make_checkpoint, restore).
 //
-// File layout (version 2; version 1 lacks training.best_checksum). Every integer is little-endian
-// and fixed-width, floats are IEEE-754 binary32 / doubles binary64 stored as their little-endian bit
-// patterns, a string is a u64 length followed by its bytes, a float array a u64 count followed by
-// the values:
+// File layout, version 3. Every integer is little-endian and fixed-width, floats are IEEE-754
+// binary32 / doubles binary64 stored as their little-endian bit patterns, a string is a u64 length
+// followed by its bytes, a float array a u64 count followed by the values, an int64 array the same:
 //
 //   header      "EMBSRCKP" (8 bytes), u32 version, u32 reserved (0), u64 total file size
-//   config      i32 num_items, num_ops, d, max_length, gnn_steps; f64 dropout, w_k, init_std;
-//               u64 seed; u8 next_op; u8 use_attention, use_gnn, use_run_gru, use_relations;
-//               u8 fusion; f64 fixed_beta
+//   model       string name (the registry's, e.g. "embsr-ns"); u64 count, count x (string key,
+//               string value): every option of the model, data sizes included (model/model_options.hpp)
 //   vocabulary  items: u64 count, count strings;  operations: the same
-//   parameters  u64 count, per entry: string name, u64 offset, rows, cols;  values (float array)
+//   parameters  u64 count, per entry: string name, u64 offset, rows, cols;  values (float array).
+//               Entries are contiguous: the first at offset 0, each next one right after.
+//   tables      u64 count, per table: string name, u64 rows, cols, values (int64 array of rows x cols)
 //   optimizer   u8 present; if 1: f64 lr, beta1, beta2, eps, weight_decay; u8 amsgrad; u64 steps;
-//               m, v, v_max (float arrays)
+//               m, v, v_max (float arrays of the parameters' size)
 //   training    u64 epoch, global_step, shuffle_seed; i64 best_epoch; f64 best_hit20, best_mrr20;
-//               i64 epochs_without_gain; u64 best_checksum (version 2)
+//               i64 epochs_without_gain; u64 best_checksum
 //   trailer     u64 FNV-1a 64 checksum of every byte before it
+//
+// Versions 1 and 2 held EMBSR only: instead of the model section an EMBSR Config (i32 num_items,
+// num_ops, d, max_length, gnn_steps; f64 dropout, w_k, init_std; u64 seed; u8 next_op; u8
+// use_attention, use_gnn, use_run_gru, use_relations; u8 fusion; f64 fixed_beta), no tables, and
+// (version 1) no best_checksum. They still load, as the model "embsr" with that Config's options.
 //
 // Writing goes through write_file_atomically (io/atomic_file.hpp): a crash leaves the old file or
 // the new one under the path, never half a file.
 //
-// Reading trusts nothing, the checksum included (anyone can recompute an FNV): before anything is
-// allocated from the contents, load_checkpoint proves them consistent, in this order:
+// Reading trusts nothing, the checksum included (anyone can recompute an FNV): decode allocates
+// nothing that the bytes of the file do not hold, in this order:
 //   1. the file's size against the memory limit, the magic, the version, the size field, the checksum;
-//   2. the config (Config::validate: finite w_k > 0, ...);
-//   3. the sizes the config implies (parameter_count: entries and scalars, without naming them)
-//      against the bytes that remain, with overflow-free comparisons;
-//   4. the memory a model of this config needs (model_memory_bytes) against the limit
-//      (CheckpointLimits; default: the machine's available memory);
-//   5. every count (vocabularies, entries, float arrays) against the config and the bytes left,
-//      each entry against the config's layout (name, offset, shape), every value finite, Adam's
-//      second moments >= 0, the training state in range.
+//   2. every count (options, vocabularies, entries, tables, arrays) against the bytes that remain,
+//      compared by division, and every size product checked for overflow; entries contiguous;
+//   3. every value finite, Adam's second moments >= 0, the training state in range.
+// For versions 1 and 2, the Config is validated and its implied layout and memory are checked
+// before the arrays are read, as before. Then io/checkpoint.hpp's load_checkpoint checks the file
+// against the model it names, before anything is built from it: a known model, options it takes
+// and accepts, the state layout those options imply, and the memory such a model needs.
 // Every failure is a DataError(path, 0, reason) naming the first problem.
 
 #include <cmath>
@@ -55,12 +60,14 @@
 #include <embsr/data/vocabulary.hpp>
 #include <embsr/io/atomic_file.hpp>
 #include <embsr/model/config.hpp>
+#include <embsr/model/embsr_spec.hpp>
+#include <embsr/model/model_options.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/optim/adam_options.hpp>
 
 namespace embsr {
 
-inline constexpr std::uint32_t kCheckpointVersion = 2;
+inline constexpr std::uint32_t kCheckpointVersion = 3;
 inline constexpr std::uint32_t kOldestReadableCheckpointVersion = 1;
 
 // Where the training loop stands (what a resumed run needs besides parameters and optimizer).
@@ -83,15 +90,25 @@ struct OptimizerState {
   std::vector<float> m, v, v_max;
 };
 
+// A named int64 array of what a model learned by counting or indexing (rows x cols, row-major).
+struct StateTable {
+  std::string name;
+  std::uint64_t rows = 0, cols = 0;
+  std::vector<std::int64_t> values;
+};
+
 struct Checkpoint {
-  Config config;
+  std::string model = "embsr";          // the registry's name of the model
+  ModelOptions options;                 // every option of the model, data sizes included
   Vocabulary items, ops;                // raw item ids and operation names (the caller's vocabulary)
   std::vector<ParameterEntry> entries;  // name, offset, rows, cols: in the model's layout
-  std::vector<float> values;            // flat parameters
+  std::vector<float> values;            // flat parameters (models that learn by gradients)
+  std::vector<StateTable> tables;       // counts, indexes (models that learn by counting)
   bool has_optimizer = false;
   OptimizerState optimizer;
   TrainingState training;
-  std::uint64_t file_checksum = 0;  // set by load_checkpoint: the file's trailer (not stored)
+  std::uint32_t file_version = kCheckpointVersion;  // set by decode: the version read (not stored)
+  std::uint64_t file_checksum = 0;  // set by decode: the file's trailer (not stored)
 };
 
 // What load_checkpoint may let a checkpoint cost, checked before anything is built from it.
@@ -111,6 +128,9 @@ inline constexpr char kMagic[8] = {'E', 'M', 'B', 'S', 'R', 'C', 'K', 'P'};
 inline constexpr std::size_t kHeaderBytes = 8 + 4 + 4 + 8;
 inline constexpr std::size_t kChecksumBytes = 8;
 inline constexpr std::size_t kMinEntryBytes = 4 * 8;  // name length, offset, rows, cols
+inline constexpr std::size_t kMinTableBytes = 4 * 8;  // name length, rows, cols, value count
+inline constexpr std::size_t kMinOptionBytes = 2 * 8; // key length, value length
+inline constexpr std::uint64_t kAnyCount = ~std::uint64_t(0);
 
 inline std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -160,6 +180,10 @@ class Writer {
         u32(bits);
       }
     }
+  }
+  void int64s(const std::vector<std::int64_t>& v) {
+    u64(v.size());
+    for (const std::int64_t x : v) i64(x);
   }
   void vocabulary(const Vocabulary& voc) {
     u64(voc.tokens().size());
@@ -232,11 +256,23 @@ class Reader {
     }
     return v;
   }
-  // A vocabulary of exactly `expected` tokens, or none (a checkpoint may carry no vocabulary).
+  // An int64 array whose count must be `expected`.
+  std::vector<std::int64_t> int64s(const char* what, std::uint64_t expected) {
+    const std::size_t at = pos_;
+    const std::uint64_t n = u64(what);
+    if (n != expected)
+      fail(std::string(what) + " at byte " + std::to_string(at) + ": " + std::to_string(n) + " values, expected " +
+           std::to_string(expected));
+    need_count(n, 8, what);
+    std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+    for (auto& x : v) x = static_cast<std::int64_t>(le(8, what));
+    return v;
+  }
+  // A vocabulary of exactly `expected` tokens (kAnyCount: any number), or none (a checkpoint may carry no vocabulary).
   Vocabulary vocabulary(const char* what, std::uint64_t expected) {
     const std::size_t at = pos_;
     const std::uint64_t n = u64(what);
-    if (n != 0 && n != expected)
+    if (n != 0 && expected != kAnyCount && n != expected)
       fail(std::string(what) + " at byte " + std::to_string(at) + ": " + std::to_string(n) + " tokens, the config has " +
            std::to_string(expected));
     need_count(n, 8, what);  // every token needs at least its 8-byte length
@@ -348,21 +384,64 @@ inline std::string state_problem(const Checkpoint& c) {
   return "";
 }
 
-// The first inconsistency of a checkpoint's contents ("" if none): config, vocabulary sizes,
-// parameter layout, non-finite values, optimizer state, training state.
-inline std::string check_contents(const Checkpoint& c) {
-  try {
-    c.config.validate();
-  } catch (const InvalidArgument& e) {
-    return std::string("invalid config: ") + e.what();
+// "" when the entries tile [0, num_values) in order (each right after the previous one, no empty
+// one), else the first problem. Sizes are multiplied only after an overflow check.
+inline std::string entries_problem(const std::vector<ParameterEntry>& entries, std::size_t num_values) {
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (e.name.empty()) return "parameter " + std::to_string(i) + " has no name";
+    if (e.rows == 0 || e.cols == 0 || e.rows > UINT64_MAX / e.cols)
+      return "parameter '" + e.name + "' has an invalid shape [" + std::to_string(e.rows) + " x " +
+             std::to_string(e.cols) + "]";
+    if (e.offset != offset)
+      return "parameter '" + e.name + "' is at offset " + std::to_string(e.offset) + ", expected " + std::to_string(offset) +
+             " (entries are contiguous)";
+    if (e.rows * e.cols > UINT64_MAX - offset) return "parameter '" + e.name + "' overflows the parameter count";
+    offset += e.rows * e.cols;
   }
-  if (!c.items.empty() && c.items.size() != c.config.num_items)
-    return "the item vocabulary has " + std::to_string(c.items.size()) + " tokens, config.num_items is " +
-           std::to_string(c.config.num_items);
-  if (!c.ops.empty() && c.ops.size() != c.config.num_ops)
-    return "the operation vocabulary has " + std::to_string(c.ops.size()) + " tokens, config.num_ops is " +
-           std::to_string(c.config.num_ops);
-  if (std::string p = layout_problem(c.config, c.entries, c.values.size()); !p.empty()) return p;
+  if (offset != num_values)
+    return "the parameter entries hold " + std::to_string(offset) + " values, the checkpoint has " +
+           std::to_string(num_values);
+  return "";
+}
+
+// The size a checkpoint's options give an option holding a count (num_items, num_ops), or kAnyCount.
+inline std::uint64_t option_count(const ModelOptions& options, const char* key) {
+  const std::string* text = options.find(key);
+  if (text == nullptr) return kAnyCount;
+  try {
+    return options.get_uint(key, 0);
+  } catch (const InvalidArgument&) {
+    return kAnyCount;  // the model's own validation names it
+  }
+}
+
+// The first inconsistency of a checkpoint's contents as a container ("" if none): model name and
+// options, vocabulary sizes against the num_items / num_ops options, contiguous parameter entries,
+// table sizes, non-finite values, optimizer state, training state. (Whether the options and the
+// layout fit the model they name is io/checkpoint.hpp's check_against_model.)
+inline std::string check_contents(const Checkpoint& c) {
+  if (c.model.empty()) return "no model name";
+  for (std::size_t i = 0; i < c.options.items().size(); ++i) {
+    const auto& key = c.options.items()[i].first;
+    if (key.empty()) return "option " + std::to_string(i) + " has no name";
+  }
+  const std::uint64_t num_items = option_count(c.options, "num_items"), num_ops = option_count(c.options, "num_ops");
+  if (!c.items.empty() && num_items != kAnyCount && static_cast<std::uint64_t>(c.items.size()) != num_items)
+    return "the item vocabulary has " + std::to_string(c.items.size()) + " tokens, option num_items is " +
+           std::to_string(num_items);
+  if (!c.ops.empty() && num_ops != kAnyCount && static_cast<std::uint64_t>(c.ops.size()) != num_ops)
+    return "the operation vocabulary has " + std::to_string(c.ops.size()) + " tokens, option num_ops is " +
+           std::to_string(num_ops);
+  if (std::string p = entries_problem(c.entries, c.values.size()); !p.empty()) return p;
+  for (const auto& t : c.tables) {
+    if (t.name.empty()) return "a table has no name";
+    if (t.cols != 0 && t.rows > UINT64_MAX / t.cols) return "table '" + t.name + "' overflows";
+    if (t.values.size() != t.rows * t.cols)
+      return "table '" + t.name + "' holds " + std::to_string(t.values.size()) + " values, its shape [" +
+             std::to_string(t.rows) + " x " + std::to_string(t.cols) + "] needs " + std::to_string(t.rows * t.cols);
+  }
   if (std::string p = first_non_finite(c.entries, c.values); !p.empty()) return p;
   return state_problem(c);
 }
@@ -374,23 +453,12 @@ inline std::string encode(const Checkpoint& ckpt) {
   w.u32(kCheckpointVersion);
   w.u32(0);
   w.u64(0);  // total size, patched below
-  const Config& c = ckpt.config;
-  w.i32(c.num_items);
-  w.i32(c.num_ops);
-  w.i32(c.d);
-  w.i32(c.max_length);
-  w.i32(c.gnn_steps);
-  w.f64(c.dropout);
-  w.f64(c.w_k);
-  w.f64(c.init_std);
-  w.u64(c.seed);
-  w.u8(static_cast<std::uint8_t>(c.next_op));
-  w.boolean(c.use_attention);
-  w.boolean(c.use_gnn);
-  w.boolean(c.use_run_gru);
-  w.boolean(c.use_relations);
-  w.u8(static_cast<std::uint8_t>(c.fusion));
-  w.f64(c.fixed_beta);
+  w.str(ckpt.model);
+  w.u64(ckpt.options.size());
+  for (const auto& [key, value] : ckpt.options.items()) {
+    w.str(key);
+    w.str(value);
+  }
   w.vocabulary(ckpt.items);
   w.vocabulary(ckpt.ops);
   w.u64(ckpt.entries.size());
@@ -401,6 +469,13 @@ inline std::string encode(const Checkpoint& ckpt) {
     w.u64(e.cols);
   }
   w.floats(ckpt.values);
+  w.u64(ckpt.tables.size());
+  for (const auto& t : ckpt.tables) {
+    w.str(t.name);
+    w.u64(t.rows);
+    w.u64(t.cols);
+    w.int64s(t.values);
+  }
   w.boolean(ckpt.has_optimizer);
   if (ckpt.has_optimizer) {
     const auto& o = ckpt.optimizer;
@@ -440,45 +515,13 @@ inline std::uint64_t trailer_of(const std::string& bytes) {
   return stored;
 }
 
-// Decodes and verifies the bytes of a checkpoint file (see the top of this file for the order of
-// the checks). `limit` is the memory the file and the model may need together.
-inline Checkpoint decode(const std::string& path, const unsigned char* data, std::size_t size,
-                         const CheckpointLimits& limits, std::uint64_t limit) {
+// Versions 1 and 2 (EMBSR only): the Config, validated, its implied sizes against the bytes left and
+// its model against the memory limit, then the vocabularies, the entries (against the Config's
+// layout) and the values. Returns the number of parameter values.
+inline std::uint64_t decode_embsr_legacy(const std::string& path, Reader& r, std::size_t size,
+                                         const CheckpointLimits& limits, std::uint64_t limit, Checkpoint& ck) {
   auto fail = [&](const std::string& reason) -> void { throw DataError(path, 0, reason); };
-
-  if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
-    if (size < sizeof(kMagic) && (size == 0 || std::memcmp(data, kMagic, size) == 0))
-      fail("truncated at byte " + std::to_string(size) + ", expected at least " +
-           std::to_string(kHeaderBytes + kChecksumBytes) + " bytes");
-    fail("not an embsr checkpoint (the file does not start with \"EMBSRCKP\")");
-  }
-  Reader header(path, data, size);
-  header.need(kHeaderBytes, "header");
-  for (std::size_t i = 0; i < sizeof(kMagic); ++i) header.u8("magic");
-  const std::uint32_t version = header.u32("version");
-  if (version < kOldestReadableCheckpointVersion || version > kCheckpointVersion)
-    fail("checkpoint version " + std::to_string(version) + ", this build reads versions " +
-         std::to_string(kOldestReadableCheckpointVersion) + " to " + std::to_string(kCheckpointVersion));
-  (void)header.u32("reserved");
-  const std::uint64_t declared = header.u64("file size");
-  if (declared != size) {
-    if (size < declared)
-      fail("truncated at byte " + std::to_string(size) + ", expected " + std::to_string(declared) + " bytes");
-    fail("corrupted: the file has " + std::to_string(size) + " bytes, its header says " + std::to_string(declared));
-  }
-  if (size < kHeaderBytes + kChecksumBytes)
-    fail("truncated at byte " + std::to_string(size) + ", expected at least " +
-         std::to_string(kHeaderBytes + kChecksumBytes) + " bytes");
-  const std::size_t body = size - kChecksumBytes;
-  std::uint64_t stored = 0;
-  for (std::size_t i = 0; i < 8; ++i) stored |= static_cast<std::uint64_t>(data[body + i]) << (8 * i);
-  if (stored != fnv1a64(data, body)) fail("corrupted: checksum mismatch");
-
-  Reader r(path, data, body);
-  for (std::size_t i = 0; i < kHeaderBytes; ++i) r.u8("header");
-  Checkpoint ck;
-  ck.file_checksum = stored;
-  Config& c = ck.config;
+  Config c;
   c.num_items = r.i32("config.num_items");
   c.num_ops = r.i32("config.num_ops");
   c.d = r.i32("config.d");
@@ -541,6 +584,104 @@ inline Checkpoint decode(const std::string& path, const unsigned char* data, std
   if (std::string p = layout_problem(c, ck.entries, static_cast<std::size_t>(implied.values)); !p.empty()) fail(p);
   ck.values = r.floats("parameter values", implied.values);
   if (std::string p = first_non_finite(ck.entries, ck.values); !p.empty()) fail(p);
+  ck.model = "embsr";
+  ck.options = embsr_options(c);
+  return implied.values;
+}
+
+// Version 3: the model's name and options, the vocabularies, the parameters and the tables, every
+// count against the bytes left. Returns the number of parameter values.
+inline std::uint64_t decode_model_state(Reader& r, Checkpoint& ck) {
+  ck.model = r.str("model name");
+  if (ck.model.empty()) r.fail("no model name");
+  const std::size_t options_at = r.position();
+  const std::uint64_t num_options = r.u64("option count");
+  r.need_count(num_options, kMinOptionBytes, "options");
+  for (std::uint64_t i = 0; i < num_options; ++i) {
+    std::string key = r.str("option " + std::to_string(i) + " key");
+    std::string value = r.str("option '" + key + "' value");
+    if (key.empty()) r.fail("option " + std::to_string(i) + " at byte " + std::to_string(options_at) + " has no name");
+    if (ck.options.has(key)) r.fail("option '" + key + "' appears twice");
+    ck.options.set(key, value);
+  }
+  ck.items = r.vocabulary("item vocabulary", option_count(ck.options, "num_items"));
+  ck.ops = r.vocabulary("operation vocabulary", option_count(ck.options, "num_ops"));
+
+  const std::uint64_t num_entries = r.u64("parameter count");
+  r.need_count(num_entries, kMinEntryBytes, "parameter entries");
+  ck.entries.resize(static_cast<std::size_t>(num_entries));
+  std::uint64_t num_values = 0;
+  for (std::size_t i = 0; i < ck.entries.size(); ++i) {
+    auto& e = ck.entries[i];
+    e.name = r.str("parameter " + std::to_string(i) + " name");
+    e.offset = static_cast<std::size_t>(r.u64("parameter offset"));
+    e.rows = static_cast<std::size_t>(r.u64("parameter rows"));
+    e.cols = static_cast<std::size_t>(r.u64("parameter cols"));
+    if (e.rows == 0 || e.cols == 0 || e.rows > UINT64_MAX / e.cols || e.rows * e.cols > UINT64_MAX - num_values)
+      r.fail("parameter '" + e.name + "' has an invalid shape [" + std::to_string(e.rows) + " x " + std::to_string(e.cols) + "]");
+    num_values += e.rows * e.cols;
+  }
+  if (std::string p = entries_problem(ck.entries, static_cast<std::size_t>(num_values)); !p.empty()) r.fail(p);
+  ck.values = r.floats("parameter values", num_values);
+  if (std::string p = first_non_finite(ck.entries, ck.values); !p.empty()) r.fail(p);
+
+  const std::uint64_t num_tables = r.u64("table count");
+  r.need_count(num_tables, kMinTableBytes, "tables");
+  ck.tables.resize(static_cast<std::size_t>(num_tables));
+  for (std::size_t i = 0; i < ck.tables.size(); ++i) {
+    auto& t = ck.tables[i];
+    t.name = r.str("table " + std::to_string(i) + " name");
+    if (t.name.empty()) r.fail("table " + std::to_string(i) + " has no name");
+    t.rows = r.u64("table rows");
+    t.cols = r.u64("table cols");
+    if (t.cols != 0 && t.rows > UINT64_MAX / t.cols)
+      r.fail("table '" + t.name + "' has an invalid shape [" + std::to_string(t.rows) + " x " + std::to_string(t.cols) + "]");
+    t.values = r.int64s(("table '" + t.name + "' values").c_str(), t.rows * t.cols);
+  }
+  return num_values;
+}
+
+// Decodes and verifies the bytes of a checkpoint file (see the top of this file for the order of
+// the checks). `limit` is the memory the file and the model may need together.
+inline Checkpoint decode(const std::string& path, const unsigned char* data, std::size_t size,
+                         const CheckpointLimits& limits, std::uint64_t limit) {
+  auto fail = [&](const std::string& reason) -> void { throw DataError(path, 0, reason); };
+
+  if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
+    if (size < sizeof(kMagic) && (size == 0 || std::memcmp(data, kMagic, size) == 0))
+      fail("truncated at byte " + std::to_string(size) + ", expected at least " +
+           std::to_string(kHeaderBytes + kChecksumBytes) + " bytes");
+    fail("not an embsr checkpoint (the file does not start with \"EMBSRCKP\")");
+  }
+  Reader header(path, data, size);
+  header.need(kHeaderBytes, "header");
+  for (std::size_t i = 0; i < sizeof(kMagic); ++i) header.u8("magic");
+  const std::uint32_t version = header.u32("version");
+  if (version < kOldestReadableCheckpointVersion || version > kCheckpointVersion)
+    fail("checkpoint version " + std::to_string(version) + ", this build reads versions " +
+         std::to_string(kOldestReadableCheckpointVersion) + " to " + std::to_string(kCheckpointVersion));
+  (void)header.u32("reserved");
+  const std::uint64_t declared = header.u64("file size");
+  if (declared != size) {
+    if (size < declared)
+      fail("truncated at byte " + std::to_string(size) + ", expected " + std::to_string(declared) + " bytes");
+    fail("corrupted: the file has " + std::to_string(size) + " bytes, its header says " + std::to_string(declared));
+  }
+  if (size < kHeaderBytes + kChecksumBytes)
+    fail("truncated at byte " + std::to_string(size) + ", expected at least " +
+         std::to_string(kHeaderBytes + kChecksumBytes) + " bytes");
+  const std::size_t body = size - kChecksumBytes;
+  std::uint64_t stored = 0;
+  for (std::size_t i = 0; i < 8; ++i) stored |= static_cast<std::uint64_t>(data[body + i]) << (8 * i);
+  if (stored != fnv1a64(data, body)) fail("corrupted: checksum mismatch");
+
+  Reader r(path, data, body);
+  for (std::size_t i = 0; i < kHeaderBytes; ++i) r.u8("header");
+  Checkpoint ck;
+  ck.file_checksum = stored;
+  ck.file_version = version;
+  const std::uint64_t num_values =
+      version <= 2 ? decode_embsr_legacy(path, r, size, limits, limit, ck) : decode_model_state(r, ck);
   ck.has_optimizer = r.boolean("optimizer flag");
   if (ck.has_optimizer) {
     auto& o = ck.optimizer;
@@ -551,9 +692,9 @@ inline Checkpoint decode(const std::string& path, const unsigned char* data, std
     o.options.weight_decay = r.f64("optimizer weight_decay");
     o.options.amsgrad = r.boolean("optimizer amsgrad");
     o.steps = r.u64("optimizer steps");
-    o.m = r.floats("optimizer m", implied.values);
-    o.v = r.floats("optimizer v", implied.values);
-    o.v_max = r.floats("optimizer v_max", implied.values);
+    o.m = r.floats("optimizer m", num_values);
+    o.v = r.floats("optimizer v", num_values);
+    o.v_max = r.floats("optimizer v_max", num_values);
   }
   TrainingState& t = ck.training;
   t.epoch = r.u64("training.epoch");
@@ -572,16 +713,17 @@ inline Checkpoint decode(const std::string& path, const unsigned char* data, std
   if (r.remaining() != 0)
     fail("corrupted: " + std::to_string(r.remaining()) + " unexpected bytes after the training state at byte " +
          std::to_string(r.position()));
-  // The config, the vocabulary sizes, the layout and the values were checked as they were read.
+  // The counts, the layout and the values were checked as they were read.
   if (const std::string problem = state_problem(ck); !problem.empty()) fail(problem);
   return ck;
 }
 
 }  // namespace checkpoint_detail
 
-// The bytes save_checkpoint would write, and their checksum (the trailer), so that a caller can
-// record a file's checksum before writing it (Trainer: last.ckpt names the best.ckpt it refers to).
-// Throws InvalidArgument if the checkpoint is inconsistent or holds a non-finite value.
+// The bytes of a checkpoint file, and their checksum (the trailer), so that a caller can record a
+// file's checksum before writing it (Trainer: last.ckpt names the best.ckpt it refers to). Throws
+// InvalidArgument if the checkpoint is inconsistent as a container or holds a non-finite value
+// (io/checkpoint.hpp's save_checkpoint and make_checkpoint also check it against its model).
 inline std::string encode_checkpoint(const Checkpoint& ckpt) {
   if (const std::string problem = checkpoint_detail::check_contents(ckpt); !problem.empty())
     throw InvalidArgument("checkpoint: " + problem);
@@ -589,23 +731,10 @@ inline std::string encode_checkpoint(const Checkpoint& ckpt) {
 }
 inline std::uint64_t checkpoint_checksum(const std::string& encoded) { return checkpoint_detail::trailer_of(encoded); }
 
-// Serialises `ckpt` to `path` atomically; returns the file's checksum. Throws InvalidArgument if the
-// checkpoint is inconsistent or not finite (nothing is written) and embsr::Error naming the path
-// and the reason if the file cannot be written (an existing file under `path` is left as it was).
-inline std::uint64_t save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
-  std::string bytes;
-  try {
-    bytes = encode_checkpoint(ckpt);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument("save_checkpoint('" + path + "'): " + e.what());
-  }
-  write_file_atomically(path, bytes);
-  return checkpoint_checksum(bytes);
-}
-
-// Reads and verifies a checkpoint (see the top of this file); throws DataError(path, 0, reason)
-// naming the first problem, and only DataError.
-inline Checkpoint load_checkpoint(const std::string& path, const CheckpointLimits& limits = {}) {
+// Reads and verifies a checkpoint as a container (see the top of this file); throws
+// DataError(path, 0, reason) naming the first problem, and only DataError. io/checkpoint.hpp's
+// load_checkpoint also checks it against the model it names: use that one.
+inline Checkpoint read_checkpoint(const std::string& path, const CheckpointLimits& limits = {}) {
   using namespace checkpoint_detail;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw DataError(path, 0, "cannot open checkpoint: " + detail::errno_text(errno));

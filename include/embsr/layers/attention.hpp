@@ -20,12 +20,14 @@
 #include <Kokkos_ScatterView.hpp>
 
 #include <embsr/core/dropout.hpp>
+#include <embsr/core/checks.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
+#include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/core/types.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch.hpp>
 #include <embsr/layers/linear.hpp>
 
 namespace embsr {
@@ -74,24 +76,24 @@ struct AttentionCache {
   mutable const void* scatter_tag = nullptr;
 };
 
-namespace attention_detail {
+namespace detail {
 
-inline constexpr double kLayerNormEps = 1e-5;
+inline constexpr double kAttentionLayerNormEps = 1e-5;
 
-struct Dims {
+struct AttentionDims {
   index_t B = 0, T = 0, d = 0, L = 0;
 };
 
 // The ScatterViews of attention_backward for one execution space and scalar type.
 template <class ExecSpace, class Scalar>
-struct Scatters {
+struct AttentionScatters {
   using SV = Kokkos::Experimental::ScatterView<Scalar**, Kokkos::LayoutRight, ExecSpace>;
   SV dP, dR;
   const void* dP_data = nullptr;
   const void* dR_data = nullptr;
   std::size_t p0 = 0, p1 = 0, r0 = 0, r1 = 0;  // the extents they were made for
   template <class PV, class RV>
-  Scatters(const PV& p, const RV& r, bool rel)
+  AttentionScatters(const PV& p, const RV& r, bool rel)
       : dP(p), dR(rel ? SV(r) : SV()), dP_data(p.data()), dR_data(rel ? r.data() : nullptr), p0(p.extent(0)),
         p1(p.extent(1)), r0(rel ? r.extent(0) : 0), r1(rel ? r.extent(1) : 0) {}
   // Built for these gradient Views (on GPUs a ScatterView adds into the View it was made from).
@@ -106,22 +108,15 @@ struct Scatters {
   }
 };
 
-template <class V>
-std::string shape(const V& v) {
-  std::string s = "[" + std::to_string(v.extent(0));
-  if constexpr (V::rank == 2) s += " x " + std::to_string(v.extent(1));
-  return s + "]";
-}
-
 // Shapes of every argument, and t_b <= L for every session (the error names the first session
 // that is too long). Only the error path reads device memory.
 template <class MemorySpace, class Scalar, class OpV, class XSV, class XMV>
-Dims check(const char* fn, const Batch<MemorySpace>& batch, const OpV& op0, const XSV& xs, const XMV& xm,
+AttentionDims attention_check(const char* fn, const Batch<MemorySpace>& batch, const OpV& op0, const XSV& xs, const XMV& xm,
            const AttentionParams<Scalar, MemorySpace>& p, const AttentionOptions& opt) {
   static_assert(OpV::rank == 1 && XSV::rank == 2 && XMV::rank == 2, "attention: op0 is 1-D, xs and xm are 2-D");
   const std::string f = std::string(fn) + ": ";
   if (batch.micro_offsets.extent(0) == 0) throw InvalidArgument(f + "empty batch (micro_offsets not uploaded)");
-  Dims dims;
+  AttentionDims dims;
   dims.B = static_cast<index_t>(batch.micro_offsets.extent(0) - 1);
   dims.T = static_cast<index_t>(batch.micro_ops.extent(0));
   dims.d = static_cast<index_t>(xs.extent(1));
@@ -129,34 +124,25 @@ Dims check(const char* fn, const Batch<MemorySpace>& batch, const OpV& op0, cons
              d = static_cast<std::size_t>(dims.d);
   if (batch.sizes.num_sessions != dims.B || batch.sizes.num_micro != dims.T)
     throw InvalidArgument(f + "batch.sizes does not describe the batch's arrays");
-  if (op0.extent(0) != B) throw InvalidArgument(f + "op0 is " + shape(op0) + ", expected [" + std::to_string(B) + "]");
-  if (xs.extent(0) != B)
-    throw InvalidArgument(f + "xs is " + shape(xs) + ", expected " + std::to_string(B) + " rows (one per session)");
-  if (xm.extent(0) != T || xm.extent(1) != d)
-    throw InvalidArgument(f + "xm is " + shape(xm) + ", expected [" + std::to_string(T) + " x " + std::to_string(d) + "]");
-  auto square = [&](const char* name, const auto& W) {
-    if (W.extent(0) != d || W.extent(1) != d)
-      throw InvalidArgument(f + name + " is " + shape(W) + ", expected [" + std::to_string(d) + " x " + std::to_string(d) + "]");
-  };
-  auto length = [&](const char* name, const auto& v) {
-    if (v.extent(0) != d) throw InvalidArgument(f + name + " is " + shape(v) + ", expected [" + std::to_string(d) + "]");
-  };
-  square("W_Q", p.W_Q);
-  square("W_1", p.W_1);
-  square("W_2", p.W_2);
-  length("b_Q", p.b_Q);
-  length("b_1", p.b_1);
-  length("b_2", p.b_2);
-  length("ln_gamma", p.ln_gamma);
-  length("ln_beta", p.ln_beta);
+  require_length(fn, "op0", op0, B);
+  require_shape(fn, "xs", xs, B, d);
+  require_shape(fn, "xm", xm, T, d);
+  require_shape(fn, "W_Q", p.W_Q, d, d);
+  require_shape(fn, "W_1", p.W_1, d, d);
+  require_shape(fn, "W_2", p.W_2, d, d);
+  require_length(fn, "b_Q", p.b_Q, d);
+  require_length(fn, "b_1", p.b_1, d);
+  require_length(fn, "b_2", p.b_2, d);
+  require_length(fn, "ln_gamma", p.ln_gamma, d);
+  require_length(fn, "ln_beta", p.ln_beta, d);
   if (p.positions.extent(0) == 0 || p.positions.extent(1) != d)
-    throw InvalidArgument(f + "positions is " + shape(p.positions) + ", expected [(L+1) x " + std::to_string(d) + "]");
+    throw InvalidArgument(f + "positions is " + shape_of(p.positions) + ", expected [(L+1) x " + std::to_string(d) + "]");
   dims.L = static_cast<index_t>(p.positions.extent(0) - 1);
   if (opt.use_relations) {
     if (opt.num_op_ids <= 0) throw InvalidArgument(f + "num_op_ids must be >= 1 with relations");
     const auto n = static_cast<std::size_t>(opt.num_op_ids);
     if (p.relations.extent(0) != n * n || p.relations.extent(1) != d)
-      throw InvalidArgument(f + "relations is " + shape(p.relations) + ", expected [" + std::to_string(n * n) + " x " +
+      throw InvalidArgument(f + "relations is " + shape_of(p.relations) + ", expected [" + std::to_string(n * n) + " x " +
                             std::to_string(d) + "] for " + std::to_string(n) + " operation ids");
   }
   if (batch.sizes.max_micro > dims.L) {
@@ -174,22 +160,18 @@ Dims check(const char* fn, const Batch<MemorySpace>& batch, const OpV& op0, cons
   return dims;
 }
 
-}  // namespace attention_detail
+}  // namespace detail
 
 // op0[B], xs[B x d], xm[T x d] -> out[B x d] = z'_0 of every session; fills `cache`.
 template <class ExecSpace, class MemorySpace, class Scalar, class OpV, class XSV, class XMV, class OutV>
 void attention_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const OpV& op0, const XSV& xs,
                        const XMV& xm, const AttentionParams<Scalar, MemorySpace>& p, const AttentionOptions& opt,
                        const OutV& out, AttentionCache<Scalar, MemorySpace>& cache) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "attention_forward: first argument must be an execution space");
-  static_assert(Kokkos::SpaceAccessibility<ExecSpace, MemorySpace>::accessible,
-                "attention_forward: the batch must live where the execution space runs");
+  assert_accessible<ExecSpace, Batch<MemorySpace>, OpV, XSV, XMV, OutV, MatRef<Scalar, MemorySpace>>();
   static_assert(OutV::rank == 2, "attention_forward: out is 2-D");
-  const auto dims = attention_detail::check("attention_forward", batch, op0, xs, xm, p, opt);
+  const auto dims = detail::attention_check("attention_forward", batch, op0, xs, xm, p, opt);
   const index_t B = dims.B, T = dims.T, d = dims.d;
-  if (out.extent(0) != static_cast<std::size_t>(B) || out.extent(1) != static_cast<std::size_t>(d))
-    throw InvalidArgument("attention_forward: out is " + attention_detail::shape(out) + ", expected [" +
-                          std::to_string(B) + " x " + std::to_string(d) + "]");
+  require_shape("attention_forward", "out", out, static_cast<std::size_t>(B), static_cast<std::size_t>(d));
   cache.num_sessions = B;
   cache.num_micro = T;
   cache.dim = d;
@@ -202,7 +184,6 @@ void attention_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, c
   const auto f = ensure(cache.f_storage, B, d, "embsr::attention::f");
   if (B == 0) return;
 
-  using Range2 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>;
   const bool drop = opt.dropout.active();
   const double rate = opt.dropout.rate;
   const auto cols = static_cast<std::uint64_t>(d);
@@ -210,12 +191,11 @@ void attention_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, c
   // q = dropout_0(relu(W_Q x_0 + b_Q))
   linear_forward(exec, xs, p.W_Q, p.b_Q, q);
   const CounterRng rng0 = opt.dropout.site(kAttentionQueryDropoutSite);
-  Kokkos::parallel_for(
-      "embsr::attention::query", Range2(exec, {0, 0}, {B, d}), KOKKOS_LAMBDA(const int b, const int k) {
-        Scalar v = q(b, k) > Scalar(0) ? q(b, k) : Scalar(0);
-        if (drop) v *= dropout_scale<Scalar>(rng0, rate, static_cast<std::uint64_t>(b), cols, static_cast<std::uint64_t>(k));
-        q(b, k) = v;
-      });
+  parallel_for_2d(exec, "embsr::attention::query", B, d, KOKKOS_LAMBDA(const int b, const int k) {
+    Scalar v = q(b, k) > Scalar(0) ? q(b, k) : Scalar(0);
+    if (drop) v *= dropout_scale<Scalar>(rng0, rate, static_cast<std::uint64_t>(b), cols, static_cast<std::uint64_t>(k));
+    q(b, k) = v;
+  });
 
   // One team per session: scores, softmax, weighted sum. Every sum runs in a fixed order (one
   // thread per score / per column), so results do not depend on the team size.
@@ -266,17 +246,16 @@ void attention_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, c
 
   // f = W_2 relu(W_1 z + b_1) + b_2
   linear_forward(exec, z, p.W_1, p.b_1, h1);
-  Kokkos::parallel_for(
-      "embsr::attention::ffn_relu", Range2(exec, {0, 0}, {B, d}), KOKKOS_LAMBDA(const int b, const int k) {
-        if (!(h1(b, k) > Scalar(0))) h1(b, k) = 0;
-      });
+  parallel_for_2d(exec, "embsr::attention::ffn_relu", B, d, KOKKOS_LAMBDA(const int b, const int k) {
+    if (!(h1(b, k) > Scalar(0))) h1(b, k) = 0;
+  });
   linear_forward(exec, h1, p.W_2, p.b_2, f);
 
   // y = z + dropout_1(f) (kept in f), out = gamma * (y - mean) / sqrt(var + eps) + beta, biased var.
   const CounterRng rng1 = opt.dropout.site(kAttentionFfnDropoutSite);
   const auto gamma = p.ln_gamma;
   const auto beta = p.ln_beta;
-  const Scalar eps = static_cast<Scalar>(attention_detail::kLayerNormEps);
+  const Scalar eps = static_cast<Scalar>(detail::kAttentionLayerNormEps);
   Kokkos::parallel_for(
       "embsr::attention::layer_norm", Kokkos::RangePolicy<ExecSpace>(exec, 0, B), KOKKOS_LAMBDA(const int b) {
         Scalar mean = 0;
@@ -325,24 +304,21 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
                         const XMV& xm, const AttentionParams<Scalar, MemorySpace>& p, const AttentionOptions& opt,
                         const AttentionCache<Scalar, MemorySpace>& cache, const DOutV& dout, const DXSV& dxs,
                         const DXMV& dxm, const AttentionParams<Scalar, MemorySpace>& g) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "attention_backward: first argument must be an execution space");
-  static_assert(Kokkos::SpaceAccessibility<ExecSpace, MemorySpace>::accessible,
-                "attention_backward: the batch must live where the execution space runs");
+  assert_accessible<ExecSpace, Batch<MemorySpace>, OpV, XSV, XMV, DOutV, DXSV, DXMV, MatRef<Scalar, MemorySpace>>();
   static_assert(DOutV::rank == 2 && DXSV::rank == 2 && DXMV::rank == 2, "attention_backward: dout, dxs, dxm are 2-D");
-  const auto dims = attention_detail::check("attention_backward", batch, op0, xs, xm, p, opt);
+  const auto dims = detail::attention_check("attention_backward", batch, op0, xs, xm, p, opt);
   const index_t B = dims.B, T = dims.T, d = dims.d;
   const std::string f = "attention_backward: ";
   if (cache.num_sessions != B || cache.num_micro != T || cache.dim != d)
     throw InvalidArgument(f + "the cache was filled by a forward pass on another batch");
   const auto uB = static_cast<std::size_t>(B), uT = static_cast<std::size_t>(T), ud = static_cast<std::size_t>(d);
-  if (dout.extent(0) != uB || dout.extent(1) != ud) throw InvalidArgument(f + "dout is " + attention_detail::shape(dout));
+  require_shape("attention_backward", "dout", dout, uB, ud);
   const bool has_dxs = dxs.extent(0) != 0, has_dxm = dxm.extent(0) != 0;
-  if (has_dxs && (dxs.extent(0) != uB || dxs.extent(1) != ud)) throw InvalidArgument(f + "dxs is " + attention_detail::shape(dxs));
-  if (has_dxm && (dxm.extent(0) != uT || dxm.extent(1) != ud)) throw InvalidArgument(f + "dxm is " + attention_detail::shape(dxm));
-  if (g.positions.extent(0) != p.positions.extent(0) || g.positions.extent(1) != ud)
-    throw InvalidArgument(f + "gradient of positions is " + attention_detail::shape(g.positions));
-  if (opt.use_relations && (g.relations.extent(0) != p.relations.extent(0) || g.relations.extent(1) != ud))
-    throw InvalidArgument(f + "gradient of relations is " + attention_detail::shape(g.relations));
+  if (has_dxs) require_shape("attention_backward", "dxs", dxs, uB, ud);
+  if (has_dxm) require_shape("attention_backward", "dxm", dxm, uT, ud);
+  require_shape("attention_backward", "gradient of positions", g.positions, p.positions.extent(0), ud);
+  if (opt.use_relations)
+    require_shape("attention_backward", "gradient of relations", g.relations, p.relations.extent(0), ud);
   if (B == 0) return;
 
   const auto dz = ensure(cache.dz_storage, B, d, "embsr::attention::dz");
@@ -357,7 +333,6 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
   const auto yhat = cache.yhat;
   const auto rstd = cache.rstd;
 
-  using Range2 = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>;
   const bool drop = opt.dropout.active();
   const double rate = opt.dropout.rate;
   const auto cols = static_cast<std::uint64_t>(d);
@@ -400,10 +375,9 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
   // FFN.
   gemm(exec, Trans::No, Trans::No, Scalar(1), df, p.W_2, Scalar(0), dh1);
   linear_backward(exec, h1, p.W_2, df, MatRef<Scalar, MemorySpace>(), g.W_2, g.b_2);
-  Kokkos::parallel_for(
-      "embsr::attention::ffn_relu_grad", Range2(exec, {0, 0}, {B, d}), KOKKOS_LAMBDA(const int b, const int k) {
-        if (!(h1(b, k) > Scalar(0))) dh1(b, k) = 0;
-      });
+  parallel_for_2d(exec, "embsr::attention::ffn_relu_grad", B, d, KOKKOS_LAMBDA(const int b, const int k) {
+    if (!(h1(b, k) > Scalar(0))) dh1(b, k) = 0;
+  });
   linear_backward(exec, z, p.W_1, dh1, dz, g.W_1, g.b_1);
 
   // Attention, one team per session.
@@ -420,7 +394,7 @@ void attention_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, 
   // dP and dR receive from every session: a ScatterView makes those sums per-thread copies on host
   // backends (a float atomic_add there is a compare-and-swap loop, and made this kernel 4% of a
   // training step) and atomics on GPUs. Kept in the cache and zeroed here, not reallocated.
-  using Scatters = attention_detail::Scatters<ExecSpace, Scalar>;
+  using Scatters = detail::AttentionScatters<ExecSpace, Scalar>;
   auto scatters = std::static_pointer_cast<Scatters>(cache.scatter);
   if (cache.scatter_tag != Scatters::tag() || !scatters->fits(dP, dR, rel)) {
     scatters = std::make_shared<Scatters>(dP, dR, rel);

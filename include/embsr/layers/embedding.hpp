@@ -10,30 +10,30 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <embsr/core/checks.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/parallel.hpp>
 
 namespace embsr {
 
-namespace embedding_detail {
+namespace detail {
 
+// rows [n x d] and table [V x d] agree with ids [n].
 template <class TableV, class IdsV, class RowsV>
-void check_shapes(const char* where, const TableV& table, const IdsV& ids, const RowsV& rows) {
+void embedding_check_shapes(const char* who, const char* rows_name, const TableV& table, const IdsV& ids,
+                            const RowsV& rows) {
   static_assert(TableV::rank == 2 && IdsV::rank == 1 && RowsV::rank == 2, "embedding: table/rows are 2-D, ids 1-D");
   static_assert(std::is_integral<typename IdsV::non_const_value_type>::value, "embedding: ids must be integers");
-  if (rows.extent(0) != ids.extent(0) || rows.extent(1) != table.extent(1))
-    throw InvalidArgument(std::string(where) + ": shape mismatch: table " + std::to_string(table.extent(0)) + "x" +
-                          std::to_string(table.extent(1)) + ", ids " + std::to_string(ids.extent(0)) + ", rows " +
-                          std::to_string(rows.extent(0)) + "x" + std::to_string(rows.extent(1)));
+  require_shape(who, rows_name, rows, ids.extent(0), table.extent(1));
 }
 
-}  // namespace embedding_detail
+}  // namespace detail
 
 // out[n x d] = table[ids[i]]      (table [V x d], ids int32 [n]; every id in [0, V))
 template <class ExecSpace, class TableV, class IdsV, class OutV>
 void embedding_forward(const ExecSpace& exec, const TableV& table, const IdsV& ids, const OutV& out) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "embedding_forward: first argument must be an execution space");
-  embedding_detail::check_shapes("embedding_forward", table, ids, out);
+  assert_accessible<ExecSpace, TableV, IdsV, OutV>();
+  detail::embedding_check_shapes("embedding_forward", "out", table, ids, out);
   const int n = static_cast<int>(out.extent(0)), d = static_cast<int>(out.extent(1));
   if (n == 0 || d == 0) return;
   parallel_for_2d(exec, "embsr::embedding::forward", n, d,
@@ -46,8 +46,8 @@ void embedding_forward(const ExecSpace& exec, const TableV& table, const IdsV& i
 // dout [n x d], dtable [V x d] (adds).
 template <class ExecSpace, class IdsV, class DOutV, class DTableV>
 void embedding_backward(const ExecSpace& exec, const IdsV& ids, const DOutV& dout, const DTableV& dtable) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "embedding_backward: first argument must be an execution space");
-  embedding_detail::check_shapes("embedding_backward", dtable, ids, dout);
+  assert_accessible<ExecSpace, IdsV, DOutV, DTableV>();
+  detail::embedding_check_shapes("embedding_backward", "dout", dtable, ids, dout);
   using S = typename DTableV::non_const_value_type;
   const int n = static_cast<int>(dout.extent(0)), d = static_cast<int>(dout.extent(1));
   if (n == 0 || d == 0) return;

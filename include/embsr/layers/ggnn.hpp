@@ -5,7 +5,8 @@
 //   a_i = [ sum of in-messages ; sum of out-messages ]       (2d; no edges: 0, no bias)
 //   gi = a_i W_ih^T + b_ih,  gh = h_i W_hh^T + b_hh,  r = sigmoid(gi_r + gh_r),
 //   z = sigmoid(gi_z + gh_z),  n = tanh(gi_n + r * gh_n),  h^_i = (1 - z) * h_i + z * n
-// (the paper's eq. 8; note the z convention differs from the run GRU of gru.hpp).
+// (the paper's eq. 8; note the z convention differs from the run GRU of gru.hpp). The cell's
+// arithmetic, forward and backward, is gru.hpp's (detail::gru_cell_*, GruConvention::Paper).
 //
 // The messages are linear in their inputs, so each node first sums the inputs of its in-edges
 // (walking node_in_offsets / node_in_edges, a fixed order: deterministic, no atomics) and applies
@@ -17,12 +18,12 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <embsr/batch/batch.hpp>
+#include <embsr/core/checks.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
-#include <embsr/core/math.hpp>
 #include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
-#include <embsr/data/ragged_batch.hpp>
 #include <embsr/layers/gru.hpp>
 #include <embsr/layers/linear.hpp>
 
@@ -49,34 +50,33 @@ struct GgnnCache {
   mutable Mat<Scalar, MemorySpace> d_s_in, d_s_out;  // [C x 2d]
 };
 
-namespace ggnn_detail {
+namespace detail {
 
+// W_in / W_out [d x 2d], b_in / b_out [d], and the cell's GRU weights for inputs of 2d.
 template <class Scalar, class MemorySpace>
-void check_params(const GgnnParams<Scalar, MemorySpace>& p, std::size_t d, const char* who) {
-  if (p.W_in.extent(0) != d || p.W_in.extent(1) != 2 * d || p.W_out.extent(0) != d || p.W_out.extent(1) != 2 * d ||
-      p.b_in.extent(0) != d || p.b_out.extent(0) != d)
-    throw InvalidArgument(std::string(who) +
-                          ": W_in / W_out must be [d x 2d] and b_in / b_out [d], d = " + std::to_string(d));
-  gru_detail::check_gru_params(p.cell, 2 * d, d, who);
+void require_ggnn_params(const std::string& who, const GgnnParams<Scalar, MemorySpace>& p, std::size_t d) {
+  require_shape(who, "W_in", p.W_in, d, 2 * d);
+  require_shape(who, "W_out", p.W_out, d, 2 * d);
+  require_length(who, "b_in", p.b_in, d);
+  require_length(who, "b_out", p.b_out, d);
+  require_gru_params(who, p.cell, 2 * d, d);
 }
 
-}  // namespace ggnn_detail
+}  // namespace detail
 
 // h [C x d] node states h^l, hrun [N x d] operation-run states h~  ->  h_hat [C x d] (must not
 // alias h).
 template <class ExecSpace, class Scalar, class MemorySpace, class HV, class RV, class OV>
 void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h, const RV& hrun,
                   const GgnnParams<Scalar, MemorySpace>& p, const OV& h_hat, GgnnCache<Scalar, MemorySpace>& cache) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value,
-                "ggnn_forward: first argument must be an execution space");
+  assert_accessible<ExecSpace, typename Batch<MemorySpace>::array_type, HV, RV, OV, MatRef<Scalar, MemorySpace>>();
   using S = Scalar;
+  const char* who = "ggnn_forward";
   const std::size_t C = h.extent(0), d = h.extent(1);
-  ggnn_detail::check_params(p, d, "ggnn_forward");
-  if (batch.node_in_offsets.extent(0) != C + 1 || hrun.extent(0) != batch.run_begin.extent(0) || hrun.extent(1) != d ||
-      h_hat.extent(0) != C || h_hat.extent(1) != d)
-    throw InvalidArgument("ggnn_forward: h must be [C x d], hrun [N x d] and h_hat [C x d] for the batch's C = " +
-                          std::to_string(batch.node_in_offsets.extent(0) - 1) +
-                          ", N = " + std::to_string(batch.run_begin.extent(0)));
+  detail::require_ggnn_params(who, p, d);
+  require_length(who, "the batch's node_in_offsets (one more than the rows of h)", batch.node_in_offsets, C + 1);
+  require_shape(who, "hrun", hrun, batch.run_begin.extent(0), d);
+  require_shape(who, "h_hat", h_hat, C, d);
   cache.num_nodes = static_cast<int>(C);
   cache.dim = static_cast<int>(d);
   const auto s_in = ensure(cache.s_in, C, 2 * d, "embsr::ggnn::s_in");
@@ -122,13 +122,13 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
   linear_forward(exec, h, p.cell.W_hh, p.cell.b_hh, gh);
   parallel_for_2d(exec, "embsr::ggnn::cell", nc, D,
       KOKKOS_LAMBDA(const int i, const int c) {
-        const S r = math::sigmoid(gates(i, c) + gh(i, c));
-        const S z = math::sigmoid(gates(i, D + c) + gh(i, D + c));
-        const S n = math::tanh(gates(i, 2 * D + c) + r * gh(i, 2 * D + c));
+        S r, z, n;
+        detail::gru_cell_gates(gates(i, c) + gh(i, c), gates(i, D + c) + gh(i, D + c), gates(i, 2 * D + c),
+                               gh(i, 2 * D + c), r, z, n);
         gates(i, c) = r;
         gates(i, D + c) = z;
         gates(i, 2 * D + c) = n;
-        h_hat(i, c) = (S(1) - z) * h(i, c) + z * n;
+        h_hat(i, c) = detail::gru_cell_state<GruConvention::Paper>(z, n, h(i, c));
       });
 }
 
@@ -148,17 +148,17 @@ template <class ExecSpace, class Scalar, class MemorySpace, class HV, class RV, 
 void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h, const RV& hrun,
                    const GgnnParams<Scalar, MemorySpace>& p, const GgnnCache<Scalar, MemorySpace>& cache,
                    const DOV& dh_hat, const DHV& dh, const DRV& dhrun, const GgnnParams<Scalar, MemorySpace>& g) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value,
-                "ggnn_backward: first argument must be an execution space");
+  assert_accessible<ExecSpace, typename Batch<MemorySpace>::array_type, HV, RV, DOV, DHV, DRV,
+                    MatRef<Scalar, MemorySpace>>();
   using S = Scalar;
+  const char* who = "ggnn_backward";
   const std::size_t C = h.extent(0), d = h.extent(1);
-  if (static_cast<int>(C) != cache.num_nodes || static_cast<int>(d) != cache.dim || dh_hat.extent(0) != C ||
-      dh_hat.extent(1) != d || hrun.extent(0) != batch.run_begin.extent(0))
-    throw InvalidArgument("ggnn_backward: h / hrun / dh_hat do not match the forward's cache");
-  if (dh.extent(0) != 0 && (dh.extent(0) != C || dh.extent(1) != d))
-    throw InvalidArgument("ggnn_backward: dh must be empty or [C x d]");
-  if (dhrun.extent(0) != 0 && (dhrun.extent(0) != hrun.extent(0) || dhrun.extent(1) != d))
-    throw InvalidArgument("ggnn_backward: dhrun must be empty or [N x d]");
+  require(static_cast<int>(C) == cache.num_nodes && static_cast<int>(d) == cache.dim &&
+              hrun.extent(0) == batch.run_begin.extent(0),
+          who, "h / hrun / dh_hat do not match the forward's cache");
+  require_shape(who, "dh_hat", dh_hat, C, d);
+  if (dh.extent(0) != 0) require_shape(who, "dh (empty or [C x d])", dh, C, d);
+  if (dhrun.extent(0) != 0) require_shape(who, "dhrun (empty or [N x d])", dhrun, hrun.extent(0), d);
   const auto d_gi = ensure(cache.d_gi, C, 3 * d, "embsr::ggnn::d_gi");
   const auto d_gh = ensure(cache.d_gh, C, 3 * d, "embsr::ggnn::d_gh");
   const auto d_a = ensure(cache.d_a, C, 2 * d, "embsr::ggnn::d_a");
@@ -174,17 +174,16 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
       KOKKOS_LAMBDA(const int i, const int c) {
         const S r = gates(i, c), z = gates(i, D + c), n = gates(i, 2 * D + c);
         const S dy = dh_hat(i, c);
-        const S dn = dy * z, dz = dy * (n - h(i, c));
-        const S dnt = dn * (S(1) - n * n);
-        const S drt = dnt * gh(i, 2 * D + c) * r * (S(1) - r);
-        const S dzt = dz * z * (S(1) - z);
+        S dn, dz, dh_direct, drt, dzt, dnt;
+        detail::gru_cell_state_backward<GruConvention::Paper>(dy, z, n, h(i, c), dn, dz, dh_direct);
+        detail::gru_cell_gates_backward(dn, dz, r, z, n, gh(i, 2 * D + c), drt, dzt, dnt);
         d_gi(i, c) = drt;
         d_gi(i, D + c) = dzt;
         d_gi(i, 2 * D + c) = dnt;
         d_gh(i, c) = drt;
         d_gh(i, D + c) = dzt;
         d_gh(i, 2 * D + c) = dnt * r;
-        if (want_dh) dh(i, c) += dy * (S(1) - z);
+        if (want_dh) dh(i, c) += dh_direct;
       });
   linear_backward(exec, h, p.cell.W_hh, d_gh, dh, g.cell.W_hh, g.cell.b_hh);
   gemm(exec, Trans::No, Trans::No, S(1), d_gi, p.cell.W_ih, S(0), d_a);

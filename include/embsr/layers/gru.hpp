@@ -11,8 +11,12 @@
 // (offset_{s+1} = offset_s + count_s; the packed rows tile the T micro-behaviors). gi comes from
 // one GEMM over all T rows; step s >= 1 costs one GEMM over its count_s active runs, whose previous
 // states sit contiguously in packed order, so the whole layer costs O(T d^2), not
-// O(N * max_len * d^2). The sort (and the per-step counts that size the GEMMs) is computed on the
-// host from run_begin / run_end: one small device-to-host copy per forward.
+// O(N * max_len * d^2). The order and the offsets (the schedule) come with the batch
+// (run_order / run_step_offsets of batch/batch.hpp, computed by the BatchBuilder); the per-step
+// counts that size the GEMMs are read from the batch's host copy of the offsets.
+//
+// The GRU cell itself (the gates and the state update, forward and backward) is shared with the
+// GGNN update of layers/ggnn.hpp, which uses the other convention for z (see gru_cell_state).
 
 #include <algorithm>
 #include <cstddef>
@@ -21,13 +25,14 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <embsr/batch/batch.hpp>
+#include <embsr/core/checks.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
 #include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
 #include <embsr/core/types.hpp>
-#include <embsr/data/ragged_batch.hpp>
 #include <embsr/layers/linear.hpp>
 
 namespace embsr {
@@ -42,10 +47,10 @@ struct GruParams {
 
 template <class Scalar, class MemorySpace>
 struct RunGruCache {
-  // Packed order (host): step_offsets[s] = offset_s, s = 0..max_len (step_offsets[max_len] = T).
+  // The batch's schedule as the forward used it (host): step_offsets[s] = offset_s,
+  // s = 0..max_len (step_offsets[max_len] = the rows the runs cover).
   std::vector<index_t> step_offsets;
   int num_runs = 0, num_rows = 0, dim = 0;
-  Vec<index_t, MemorySpace> order;  // [N] sorted position j -> run k
   Mat<Scalar, MemorySpace> gi;      // [T x 3d] x W_ih^T + b_ih, micro order
   Mat<Scalar, MemorySpace> gh;      // [T x 3d] h W_hh^T (+ b_hh in the n block), packed order
   Mat<Scalar, MemorySpace> gates;   // [T x 3d] r, z, n, packed order
@@ -54,105 +59,119 @@ struct RunGruCache {
   mutable Mat<Scalar, MemorySpace> d_gi;  // [T x 3d] micro order
   mutable Mat<Scalar, MemorySpace> d_gh;  // [T x 3d] packed order
   mutable Mat<Scalar, MemorySpace> d_h;   // [N x d] dL/dh of the current step, sorted order
-  // Host scratch (no per-call allocation once large enough).
-  std::vector<index_t> host_begin, host_end, host_order, host_count;
 };
 
-namespace gru_detail {
+// Which of the previous state h and the candidate n the update gate z keeps.
+enum class GruConvention {
+  Torch,  // h' = (1 - z) n + z h   (PyTorch's nn.GRU: the operation-run GRU, MODEL.md 3.1)
+  Paper,  // h' = (1 - z) h + z n   (the paper's eq. 8: the GGNN update, MODEL.md 3.3)
+};
 
-// Leading [n x m] block of a matrix storage (rows of m contiguous values).
+namespace detail {
+
+// ---- The GRU cell, one coordinate at a time (shared by the run GRU and the GGNN) -------------
+// Gates from their pre-activations: r = sigmoid(a_r), z = sigmoid(a_z), n = tanh(gi_n + r gh_n),
+// with a_r = gi_r + gh_r and a_z = gi_z + gh_z summed by the caller (each caller adds its biases
+// in its own order, which fixes the rounding).
+template <class S>
+KOKKOS_FORCEINLINE_FUNCTION void gru_cell_gates(const S a_r, const S a_z, const S gi_n, const S gh_n, S& r, S& z, S& n) {
+  r = math::sigmoid(a_r);
+  z = math::sigmoid(a_z);
+  n = math::tanh(gi_n + r * gh_n);
+}
+
+// The new state from z, n and the previous state h.
+template <GruConvention C, class S>
+KOKKOS_FORCEINLINE_FUNCTION S gru_cell_state(const S z, const S n, const S h) {
+  if constexpr (C == GruConvention::Torch) return (S(1) - z) * n + z * h;
+  else return (S(1) - z) * h + z * n;
+}
+// The same with h = 0 (the first step of a run).
+template <GruConvention C, class S>
+KOKKOS_FORCEINLINE_FUNCTION S gru_cell_state_from_zero(const S z, const S n) {
+  if constexpr (C == GruConvention::Torch) return (S(1) - z) * n;
+  else return z * n;
+}
+
+// Backward of the state update, from dy = dL/dh':  dn, dz, and dh (the direct part of dL/dh).
+//   Torch: dn = dy (1 - z), dz = dy (h - n), dh = dy z;   Paper: dn = dy z, dz = dy (n - h), dh = dy (1 - z).
+template <GruConvention C, class S>
+KOKKOS_FORCEINLINE_FUNCTION void gru_cell_state_backward(const S dy, const S z, const S n, const S h, S& dn, S& dz,
+                                                         S& dh) {
+  if constexpr (C == GruConvention::Torch) {
+    dn = dy * (S(1) - z);
+    dz = dy * (h - n);
+    dh = dy * z;
+  } else {
+    dn = dy * z;
+    dz = dy * (n - h);
+    dh = dy * (S(1) - z);
+  }
+}
+
+// Backward of the gates (n~ = gi_n + r gh_n):  dn~ = dn (1 - n^2),  dr~ = dn~ gh_n r (1 - r),
+// dz~ = dz z (1 - z); then dgi = [dr~, dz~, dn~] and dgh = [dr~, dz~, dn~ r].
+template <class S>
+KOKKOS_FORCEINLINE_FUNCTION void gru_cell_gates_backward(const S dn, const S dz, const S r, const S z, const S n,
+                                                         const S gh_n, S& drt, S& dzt, S& dnt) {
+  dnt = dn * (S(1) - n * n);
+  drt = dnt * gh_n * r * (S(1) - r);
+  dzt = dz * z * (S(1) - z);
+}
+
+// Leading [n x m] block of a matrix storage (rows of m contiguous values), from row row0.
 template <class Scalar, class MemorySpace>
-MatRef<Scalar, MemorySpace> block(const Mat<Scalar, MemorySpace>& storage, std::size_t row0, std::size_t n,
-                                  std::size_t m) {
+MatRef<Scalar, MemorySpace> gru_rows_block(const Mat<Scalar, MemorySpace>& storage, std::size_t row0, std::size_t n,
+                                           std::size_t m) {
   return MatRef<Scalar, MemorySpace>(storage.data() + row0 * m, n, m);
 }
 
+// W_ih [3d x d_in], W_hh [3d x d], b_ih and b_hh [3d].
 template <class Scalar, class MemorySpace>
-void check_gru_params(const GruParams<Scalar, MemorySpace>& p, std::size_t d_in, std::size_t d, const char* who) {
-  if (p.W_ih.extent(0) != 3 * d || p.W_ih.extent(1) != d_in || p.W_hh.extent(0) != 3 * d || p.W_hh.extent(1) != d ||
-      p.b_ih.extent(0) != 3 * d || p.b_hh.extent(0) != 3 * d)
-    throw InvalidArgument(std::string(who) + ": GRU weights must be W_ih [3d x d_in], W_hh [3d x d], b [3d] with d = " +
-                          std::to_string(d) + ", d_in = " + std::to_string(d_in) + " (got W_ih " +
-                          std::to_string(p.W_ih.extent(0)) + "x" + std::to_string(p.W_ih.extent(1)) + ", W_hh " +
-                          std::to_string(p.W_hh.extent(0)) + "x" + std::to_string(p.W_hh.extent(1)) + ")");
+void require_gru_params(const std::string& who, const GruParams<Scalar, MemorySpace>& p, std::size_t d_in,
+                        std::size_t d) {
+  require_shape(who, "W_ih", p.W_ih, 3 * d, d_in);
+  require_shape(who, "W_hh", p.W_hh, 3 * d, d);
+  require_length(who, "b_ih", p.b_ih, 3 * d);
+  require_length(who, "b_hh", p.b_hh, 3 * d);
 }
 
-}  // namespace gru_detail
+}  // namespace detail
 
 // h_last[N x d] = final state of the GRU run over x[run_begin[k] .. run_end[k]) for each run k;
-// x [T x d_in]. Runs must be non-empty and together cover T rows at most.
+// x [T x d_in]. The batch must be valid (batch/batch_validator.hpp: runs non-empty, inside x's
+// rows, and its run_order / run_step_offsets the schedule of its runs); the runs cover T rows at most.
 template <class ExecSpace, class Scalar, class MemorySpace, class XV, class HV>
 void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const XV& x,
                      const GruParams<Scalar, MemorySpace>& p, const HV& h_last,
                      RunGruCache<Scalar, MemorySpace>& cache) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value,
-                "run_gru_forward: first argument must be an execution space");
+  assert_accessible<ExecSpace, typename Batch<MemorySpace>::array_type, XV, HV, MatRef<Scalar, MemorySpace>>();
   using S = Scalar;
   using HostIdx = Kokkos::View<index_t*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+  const char* who = "run_gru_forward";
   const std::size_t N = batch.run_begin.extent(0), T = x.extent(0), d_in = x.extent(1), d = p.W_hh.extent(1);
-  gru_detail::check_gru_params(p, d_in, d, "run_gru_forward");
-  if (h_last.extent(0) != N || h_last.extent(1) != d)
-    throw InvalidArgument("run_gru_forward: h_last must be [N x d] = " + std::to_string(N) + "x" + std::to_string(d));
+  detail::require_gru_params(who, p, d_in, d);
+  require_shape(who, "h_last", h_last, N, d);
+  require_length(who, "the batch's run_order", batch.run_order, N);
 
-  // Packed order on the host: counting sort of the runs by length, descending, stable.
-  cache.host_begin.resize(N);
-  cache.host_end.resize(N);
-  if (N > 0 && batch.host_run_begin.size() == N && batch.host_run_end.size() == N) {
-    std::copy(batch.host_run_begin.begin(), batch.host_run_begin.end(), cache.host_begin.begin());
-    std::copy(batch.host_run_end.begin(), batch.host_run_end.end(), cache.host_end.begin());
-  } else if (N > 0) {  // a Batch filled without copy_from: read the runs back from its memory space
-    Kokkos::deep_copy(HostIdx(cache.host_begin.data(), N), batch.run_begin);
-    Kokkos::deep_copy(HostIdx(cache.host_end.data(), N), batch.run_end);
+  // The batch's schedule, on the host: its copy, or (a Batch filled without copy_from) the View.
+  const std::size_t num_offsets = batch.run_step_offsets.extent(0);
+  if (batch.host_run_step_offsets.size() == num_offsets) {
+    cache.step_offsets.assign(batch.host_run_step_offsets.begin(), batch.host_run_step_offsets.end());
+  } else {
+    cache.step_offsets.resize(num_offsets);
+    Kokkos::deep_copy(HostIdx(cache.step_offsets.data(), num_offsets), batch.run_step_offsets);
   }
-  index_t max_len = 0;
-  std::size_t rows = 0;
-  for (std::size_t k = 0; k < N; ++k) {
-    const index_t b = cache.host_begin[k], len = cache.host_end[k] - b;
-    if (len <= 0 || b < 0 || static_cast<std::size_t>(cache.host_end[k]) > T)
-      throw InvalidArgument("run_gru_forward: run " + std::to_string(k) + " = [" + std::to_string(b) + ", " +
-                            std::to_string(cache.host_end[k]) + ") is empty or outside the " + std::to_string(T) +
-                            " rows of x");
-    max_len = std::max(max_len, len);
-    rows += static_cast<std::size_t>(len);
-  }
-  if (rows > T) throw InvalidArgument("run_gru_forward: runs cover more rows than x has (overlapping runs)");
-  const auto L = static_cast<std::size_t>(max_len);
-  // host_count[l] = number of runs of length l (l = 1..L), then start positions per length.
-  cache.host_count.assign(L + 2, 0);
-  for (std::size_t k = 0; k < N; ++k)
-    ++cache.host_count[static_cast<std::size_t>(cache.host_end[k] - cache.host_begin[k])];
-  // count_s = runs longer than s (stored at step_offsets[s + 1]), then prefix sums: offset_s.
-  cache.step_offsets.assign(L + 1, 0);
-  {
-    index_t longer = 0;
-    for (std::size_t s = L; s-- > 0;) {
-      longer += cache.host_count[s + 1];
-      cache.step_offsets[s + 1] = longer;
-    }
-    for (std::size_t s = 0; s < L; ++s) cache.step_offsets[s + 1] += cache.step_offsets[s];
-  }
-  {
-    // Start of each length's block in sorted order: longest first.
-    std::vector<index_t>& start = cache.host_count;
-    index_t pos = 0;
-    for (std::size_t l = L; l >= 1; --l) {
-      const index_t c = start[l];
-      start[l] = pos;
-      pos += c;
-    }
-    cache.host_order.resize(N);
-    for (std::size_t k = 0; k < N; ++k)
-      cache.host_order[static_cast<std::size_t>(
-          start[static_cast<std::size_t>(cache.host_end[k] - cache.host_begin[k])]++)] = static_cast<index_t>(k);
-  }
+  if (cache.step_offsets.empty()) cache.step_offsets.assign(1, 0);  // a Batch never filled: no runs
+  const std::size_t L = cache.step_offsets.size() - 1;
+  const auto rows = static_cast<std::size_t>(cache.step_offsets[L]);
+  require(N > 0 || rows == 0, who, "the batch's run_step_offsets has rows but there are no runs");
+  require(rows <= T, who,
+          "the batch's runs cover " + std::to_string(rows) + " rows but x has only " + std::to_string(T));
   cache.num_runs = static_cast<int>(N);
   cache.num_rows = static_cast<int>(rows);
   cache.dim = static_cast<int>(d);
-  const auto order = ensure(cache.order, N, "embsr::run_gru::order");
-  if (N > 0)  // stream-ordered on `exec`: no device-wide fence in the middle of a step
-    Kokkos::deep_copy(exec, order,
-                      Kokkos::View<const index_t*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
-                          cache.host_order.data(), N));
+  const auto order = batch.run_order;
 
   const auto gi = ensure(cache.gi, T, 3 * d, "embsr::run_gru::gi");
   ensure(cache.gh, rows, 3 * d, "embsr::run_gru::gh");
@@ -173,8 +192,8 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
     const int step = static_cast<int>(s);
     if (s > 0)  // gh = h_{s-1} W_hh^T over the active runs (their states are packed rows off..off+cnt)
       gemm(exec, Trans::No, Trans::Yes, S(1),
-           gru_detail::block(h_prev, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), d), W_hh, S(0),
-           gru_detail::block(gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d));
+           detail::gru_rows_block(h_prev, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), d), W_hh, S(0),
+           detail::gru_rows_block(gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d));
     if constexpr (host_execution_space<ExecSpace>) {
       // Host: one run per iteration over raw row pointers, so the loop over the d coordinates
       // vectorises (the step-0 and later-step cases are separate loops: no branch inside).
@@ -190,28 +209,27 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
           EMBSR_IVDEP
           for (int c = 0; c < D; ++c) {
             const S ghn = bh[2 * D + c];
-            const S r = math::sigmoid(gi_t[c] + bh[c]);
-            const S z = math::sigmoid(gi_t[D + c] + bh[D + c]);
-            const S n = math::tanh(gi_t[2 * D + c] + r * ghn);
+            S r, z, n;
+            detail::gru_cell_gates(gi_t[c] + bh[c], gi_t[D + c] + bh[D + c], gi_t[2 * D + c], ghn, r, z, n);
             g[c] = r;
             g[D + c] = z;
             g[2 * D + c] = n;
             ghr[2 * D + c] = ghn;
             hp[c] = S(0);
-            out[c] = (S(1) - z) * n;
+            out[c] = detail::gru_cell_state_from_zero<GruConvention::Torch>(z, n);
           }
         } else {
           EMBSR_IVDEP
           for (int c = 0; c < D; ++c) {
             const S ghn = ghr[2 * D + c] + bh[2 * D + c];
-            const S r = math::sigmoid(gi_t[c] + ghr[c] + bh[c]);
-            const S z = math::sigmoid(gi_t[D + c] + ghr[D + c] + bh[D + c]);
-            const S n = math::tanh(gi_t[2 * D + c] + r * ghn);
+            S r, z, n;
+            detail::gru_cell_gates(gi_t[c] + ghr[c] + bh[c], gi_t[D + c] + ghr[D + c] + bh[D + c], gi_t[2 * D + c], ghn,
+                                   r, z, n);
             g[c] = r;
             g[D + c] = z;
             g[2 * D + c] = n;
             ghr[2 * D + c] = ghn;
-            out[c] = (S(1) - z) * n + z * hp[c];
+            out[c] = detail::gru_cell_state<GruConvention::Torch>(z, n, hp[c]);
           }
         }
       });
@@ -223,10 +241,9 @@ void run_gru_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, con
             const S ghr = (step == 0 ? S(0) : gh(row, c)) + b_hh(c);
             const S ghz = (step == 0 ? S(0) : gh(row, D + c)) + b_hh(D + c);
             const S ghn = (step == 0 ? S(0) : gh(row, 2 * D + c)) + b_hh(2 * D + c);
-            const S r = math::sigmoid(gi(t, c) + ghr);
-            const S z = math::sigmoid(gi(t, D + c) + ghz);
-            const S n = math::tanh(gi(t, 2 * D + c) + r * ghn);
-            const S h_new = (S(1) - z) * n + z * hp;
+            S r, z, n;
+            detail::gru_cell_gates(gi(t, c) + ghr, gi(t, D + c) + ghz, gi(t, 2 * D + c), ghn, r, z, n);
+            const S h_new = detail::gru_cell_state<GruConvention::Torch>(z, n, hp);
             gates(row, c) = r;
             gates(row, D + c) = z;
             gates(row, 2 * D + c) = n;
@@ -251,16 +268,16 @@ template <class ExecSpace, class Scalar, class MemorySpace, class XV, class DHV,
 void run_gru_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const XV& x,
                       const GruParams<Scalar, MemorySpace>& p, const RunGruCache<Scalar, MemorySpace>& cache,
                       const DHV& dh_last, const DXV& dx, const GruParams<Scalar, MemorySpace>& g) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value,
-                "run_gru_backward: first argument must be an execution space");
+  assert_accessible<ExecSpace, typename Batch<MemorySpace>::array_type, XV, DHV, DXV, MatRef<Scalar, MemorySpace>>();
   using S = Scalar;
+  const char* who = "run_gru_backward";
   const std::size_t N = static_cast<std::size_t>(cache.num_runs), T = x.extent(0),
                     d = static_cast<std::size_t>(cache.dim);
   const std::size_t rows = static_cast<std::size_t>(cache.num_rows);
-  if (batch.run_begin.extent(0) != N || dh_last.extent(0) != N || dh_last.extent(1) != d)
-    throw InvalidArgument("run_gru_backward: batch / dh_last do not match the forward's cache");
-  if (dx.extent(0) != 0 && (dx.extent(0) != T || dx.extent(1) != x.extent(1)))
-    throw InvalidArgument("run_gru_backward: dx must be empty or shaped like x");
+  require(batch.run_begin.extent(0) == N && batch.run_order.extent(0) == N && rows <= T, who,
+          "batch / x do not match the forward's cache");
+  require_shape(who, "dh_last", dh_last, N, d);
+  if (dx.extent(0) != 0) require_shape(who, "dx (empty or shaped like x)", dx, T, x.extent(1));
   const auto d_gi = ensure(cache.d_gi, T, 3 * d, "embsr::run_gru::d_gi");
   ensure(cache.d_gh, rows, 3 * d, "embsr::run_gru::d_gh");
   ensure(cache.d_h, N, d, "embsr::run_gru::d_h");
@@ -269,7 +286,7 @@ void run_gru_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, co
 
   const auto d_gh = cache.d_gh, d_h = cache.d_h;
   const auto gh = cache.gh, gates = cache.gates, h_prev = cache.h_prev;
-  const auto order = cache.order;
+  const auto order = batch.run_order;
   const auto run_begin = batch.run_begin;
   const int D = static_cast<int>(d);
   parallel_for_2d(exec, "embsr::run_gru::d_h_init", static_cast<int>(N), D,
@@ -283,31 +300,29 @@ void run_gru_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, co
           const int row = off + j, t = run_begin(order(j)) + step;
           const S dh = d_h(j, c);
           const S r = gates(row, c), z = gates(row, D + c), n = gates(row, 2 * D + c);
-          const S dn = dh * (S(1) - z);
-          const S dz = dh * (h_prev(row, c) - n);
-          const S dnt = dn * (S(1) - n * n);
-          const S drt = dnt * gh(row, 2 * D + c) * r * (S(1) - r);
-          const S dzt = dz * z * (S(1) - z);
+          S dn, dz, dh_prev, drt, dzt, dnt;
+          detail::gru_cell_state_backward<GruConvention::Torch>(dh, z, n, h_prev(row, c), dn, dz, dh_prev);
+          detail::gru_cell_gates_backward(dn, dz, r, z, n, gh(row, 2 * D + c), drt, dzt, dnt);
           d_gi(t, c) = drt;
           d_gi(t, D + c) = dzt;
           d_gi(t, 2 * D + c) = dnt;
           d_gh(row, c) = drt;
           d_gh(row, D + c) = dzt;
           d_gh(row, 2 * D + c) = dnt * r;
-          d_h(j, c) = dh * z;
+          d_h(j, c) = dh_prev;
         });
     if (s > 0)
       gemm(exec, Trans::No, Trans::No, S(1),
-           gru_detail::block(d_gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d), p.W_hh, S(1),
-           gru_detail::block(d_h, 0, static_cast<std::size_t>(cnt), d));
+           detail::gru_rows_block(d_gh, static_cast<std::size_t>(off), static_cast<std::size_t>(cnt), 3 * d), p.W_hh, S(1),
+           detail::gru_rows_block(d_h, 0, static_cast<std::size_t>(cnt), d));
   }
   linear_backward(exec, x, p.W_ih, d_gi, dx, g.W_ih, g.b_ih);
   const std::size_t first =
       static_cast<std::size_t>(cache.step_offsets[std::min<std::size_t>(1, L)]);  // rows of step >= 1
   if (rows > first)
-    gemm(exec, Trans::Yes, Trans::No, S(1), gru_detail::block(d_gh, first, rows - first, 3 * d),
-         gru_detail::block(h_prev, first, rows - first, d), S(1), g.W_hh);
-  add_column_sums(exec, "embsr::run_gru::d_b_hh", gru_detail::block(d_gh, 0, rows, 3 * d), g.b_hh);
+    gemm(exec, Trans::Yes, Trans::No, S(1), detail::gru_rows_block(d_gh, first, rows - first, 3 * d),
+         detail::gru_rows_block(h_prev, first, rows - first, d), S(1), g.W_hh);
+  add_column_sums(exec, "embsr::run_gru::d_b_hh", detail::gru_rows_block(d_gh, 0, rows, 3 * d), g.b_hh);
 }
 
 }  // namespace embsr

@@ -1,10 +1,9 @@
 #pragma once
-// The star node of the session graph (MODEL.md 3.4, paper eq. 9-10) and the highway network that
-// mixes the layer-0 and last-layer node states (MODEL.md 3.5, eq. 11).
+// The star node of the session graph (MODEL.md 3.4, paper eq. 9-10). (The highway of 3.5 that
+// follows the last star step: layers/highway.hpp.)
 //
 //   star_init:    star^0_b = mean of the session's satellites' h^0
 //   star_update:  satellites take a share alpha_i of the star, then the star attends over them
-//   highway:      h^f = g * h^0 + (1 - g) * h^last,  g = sigmoid(W_g [h^0 ; h^last] + b_g)
 //
 // Node arrays are [C x d] over the batch's nodes (session b owns rows
 // [node_offsets[b], node_offsets[b+1])), star arrays are [B x d]. Linear maps run as one GEMM over
@@ -13,47 +12,19 @@
 
 #include <cmath>
 #include <string>
-#include <utility>
 
 #include <Kokkos_Core.hpp>
 
+#include <embsr/core/checks.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
 #include <embsr/core/math.hpp>
 #include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch.hpp>
 #include <embsr/layers/linear.hpp>
 
 namespace embsr {
-
-namespace star_detail {
-
-inline void require(bool ok, const std::string& what) {
-  if (!ok) throw InvalidArgument(what);
-}
-
-template <class V>
-std::string shape(const V& v) {
-  return "[" + std::to_string(v.extent(0)) + " x " + std::to_string(v.extent(1)) + "]";
-}
-
-// Checks that `v` is [rows x cols]; `what` names the argument in the message.
-template <class V>
-void require_shape(const V& v, std::size_t rows, std::size_t cols, const char* layer, const char* what) {
-  require(v.extent(0) == rows && v.extent(1) == cols, std::string(layer) + ": " + what + " is " + shape(v) +
-                                                          ", expected [" + std::to_string(rows) + " x " +
-                                                          std::to_string(cols) + "]");
-}
-
-template <class ExecSpace, class MemorySpace>
-constexpr void check_spaces() {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "embsr star/highway: first argument must be an execution space");
-  static_assert(Kokkos::SpaceAccessibility<ExecSpace, MemorySpace>::accessible,
-                "embsr star/highway: the execution space cannot access the batch/parameter memory space");
-}
-
-}  // namespace star_detail
 
 // ---------------------------------------------------------------------------------------------
 // star^0
@@ -62,11 +33,11 @@ constexpr void check_spaces() {
 // h0[C x d] -> star0[B x d]:  star0_b = (1 / c_b) sum_{i in b} h0_i
 template <class ExecSpace, class MemorySpace, class HV, class SV>
 void star_init_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h0, const SV& star0) {
-  star_detail::check_spaces<ExecSpace, MemorySpace>();
+  assert_accessible<ExecSpace, Batch<MemorySpace>, HV, SV>();
   using S = typename SV::non_const_value_type;
   const int B = batch.sizes.num_sessions, C = batch.sizes.num_nodes, d = static_cast<int>(h0.extent(1));
-  star_detail::require_shape(h0, static_cast<std::size_t>(C), static_cast<std::size_t>(d), "star_init_forward", "h0");
-  star_detail::require_shape(star0, static_cast<std::size_t>(B), static_cast<std::size_t>(d), "star_init_forward", "star0");
+  require_shape("star_init_forward", "h0", h0, static_cast<std::size_t>(C), static_cast<std::size_t>(d));
+  require_shape("star_init_forward", "star0", star0, static_cast<std::size_t>(B), static_cast<std::size_t>(d));
   const auto offsets = batch.node_offsets;
   parallel_for_2d(exec, "embsr::star_init::forward", B, d,
       KOKKOS_LAMBDA(const int b, const int j) {
@@ -80,11 +51,11 @@ void star_init_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, c
 // dstar0[B x d] -> dh0[C x d] (adds).   star0_b = mean_{i in b} h0_i  =>  dh0_i += dstar0_b / c_b
 template <class ExecSpace, class MemorySpace, class DSV, class DHV>
 void star_init_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const DSV& dstar0, const DHV& dh0) {
-  star_detail::check_spaces<ExecSpace, MemorySpace>();
+  assert_accessible<ExecSpace, Batch<MemorySpace>, DSV, DHV>();
   using S = typename DHV::non_const_value_type;
   const int B = batch.sizes.num_sessions, C = batch.sizes.num_nodes, d = static_cast<int>(dh0.extent(1));
-  star_detail::require_shape(dstar0, static_cast<std::size_t>(B), static_cast<std::size_t>(d), "star_init_backward", "dstar0");
-  star_detail::require_shape(dh0, static_cast<std::size_t>(C), static_cast<std::size_t>(d), "star_init_backward", "dh0");
+  require_shape("star_init_backward", "dstar0", dstar0, static_cast<std::size_t>(B), static_cast<std::size_t>(d));
+  require_shape("star_init_backward", "dh0", dh0, static_cast<std::size_t>(C), static_cast<std::size_t>(d));
   const auto offsets = batch.node_offsets;
   const auto session = batch.node_session;
   parallel_for_2d(exec, "embsr::star_init::backward", C, d,
@@ -128,16 +99,18 @@ template <class ExecSpace, class Scalar, class MemorySpace, class HV, class SV, 
 void star_update_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h_hat, const SV& star,
                          const StarParams<Scalar, MemorySpace>& p, const HNV& h_next, const SNV& star_next,
                          StarCache<Scalar, MemorySpace>& cache) {
-  star_detail::check_spaces<ExecSpace, MemorySpace>();
+  assert_accessible<ExecSpace, Batch<MemorySpace>, HV, SV, HNV, SNV, MatRef<Scalar, MemorySpace>>();
   using S = Scalar;
   const int B = batch.sizes.num_sessions, C = batch.sizes.num_nodes, d = static_cast<int>(h_hat.extent(1));
   const auto uB = static_cast<std::size_t>(B), uC = static_cast<std::size_t>(C), ud = static_cast<std::size_t>(d);
-  star_detail::require_shape(h_hat, uC, ud, "star_update_forward", "h_hat");
-  star_detail::require_shape(star, uB, ud, "star_update_forward", "star");
-  star_detail::require_shape(h_next, uC, ud, "star_update_forward", "h_next");
-  star_detail::require_shape(star_next, uB, ud, "star_update_forward", "star_next");
-  for (const auto* W : {&p.W_q1, &p.W_k1, &p.W_k2, &p.W_q2})
-    star_detail::require_shape(*W, ud, ud, "star_update_forward", "a weight");
+  require_shape("star_update_forward", "h_hat", h_hat, uC, ud);
+  require_shape("star_update_forward", "star", star, uB, ud);
+  require_shape("star_update_forward", "h_next", h_next, uC, ud);
+  require_shape("star_update_forward", "star_next", star_next, uB, ud);
+  require_shape("star_update_forward", "W_q1", p.W_q1, ud, ud);
+  require_shape("star_update_forward", "W_k1", p.W_k1, ud, ud);
+  require_shape("star_update_forward", "W_k2", p.W_k2, ud, ud);
+  require_shape("star_update_forward", "W_q2", p.W_q2, ud, ud);
   const S scale = S(1) / static_cast<S>(std::sqrt(static_cast<double>(d)));
 
   const auto q1 = ensure(cache.q1, uC, ud, "embsr::star::q1");
@@ -231,18 +204,18 @@ void star_update_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch
                           const StarParams<Scalar, MemorySpace>& p, const StarCache<Scalar, MemorySpace>& cache,
                           const DHNV& dh_next, const DSNV& dstar_next, const DHV& dh_hat, const DSV& dstar,
                           const StarParams<Scalar, MemorySpace>& g) {
-  star_detail::check_spaces<ExecSpace, MemorySpace>();
+  assert_accessible<ExecSpace, Batch<MemorySpace>, HV, SV, DHNV, DSNV, DHV, DSV, MatRef<Scalar, MemorySpace>>();
   using S = Scalar;
   const int B = batch.sizes.num_sessions, C = batch.sizes.num_nodes, d = static_cast<int>(h_hat.extent(1));
   const auto uB = static_cast<std::size_t>(B), uC = static_cast<std::size_t>(C), ud = static_cast<std::size_t>(d);
-  star_detail::require_shape(h_hat, uC, ud, "star_update_backward", "h_hat");
-  star_detail::require_shape(star, uB, ud, "star_update_backward", "star");
-  star_detail::require_shape(dh_next, uC, ud, "star_update_backward", "dh_next");
-  star_detail::require_shape(dstar_next, uB, ud, "star_update_backward", "dstar_next");
-  star_detail::require_shape(dh_hat, uC, ud, "star_update_backward", "dh_hat");
-  star_detail::require_shape(dstar, uB, ud, "star_update_backward", "dstar");
-  star_detail::require(cache.h_next.extent(0) >= uC && cache.h_next.extent(1) == ud && cache.k1.extent(0) >= uB,
-                       "star_update_backward: the cache does not hold a forward pass of this batch");
+  require_shape("star_update_backward", "h_hat", h_hat, uC, ud);
+  require_shape("star_update_backward", "star", star, uB, ud);
+  require_shape("star_update_backward", "dh_next", dh_next, uC, ud);
+  require_shape("star_update_backward", "dstar_next", dstar_next, uB, ud);
+  require_shape("star_update_backward", "dh_hat", dh_hat, uC, ud);
+  require_shape("star_update_backward", "dstar", dstar, uB, ud);
+  require(cache.h_next.extent(0) >= uC && cache.h_next.extent(1) == ud && cache.k1.extent(0) >= uB,
+          "star_update_backward", "the cache does not hold a forward pass of this batch");
   const S scale = S(1) / static_cast<S>(std::sqrt(static_cast<double>(d)));
 
   using MR = MatRef<S, MemorySpace>;
@@ -317,82 +290,6 @@ void star_update_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch
       });
   linear_backward(exec, h_hat, p.W_q1, dnode, dh_hat, g.W_q1, g.b_q1);  // dh^ += dq1 W_q1
   linear_backward(exec, star, p.W_k1, dst, dstar, g.W_k1, g.b_k1);      // dstar += dk1 W_k1
-}
-
-// ---------------------------------------------------------------------------------------------
-// highway
-// ---------------------------------------------------------------------------------------------
-
-template <class Scalar, class MemorySpace>
-struct HighwayParams {
-  MatRef<Scalar, MemorySpace> W_g;  // [d x 2d], acting on [h0 ; hlast]
-  VecRef<Scalar, MemorySpace> b_g;  // [d]
-};
-
-template <class Scalar, class MemorySpace>
-struct HighwayCache {
-  Mat<Scalar, MemorySpace> x;     // [C x 2d] [h0 ; hlast]
-  Mat<Scalar, MemorySpace> gate;  // [C x d]  g
-  mutable Mat<Scalar, MemorySpace> grad_pre;  // [C x d] backward scratch: dL/d(pre-activation of g)
-};
-
-// h0[C x d], hlast[C x d] -> hf[C x d]:  g = sigmoid([h0 ; hlast] W_g^T + b_g), hf = g h0 + (1 - g) hlast
-template <class ExecSpace, class Scalar, class MemorySpace, class H0V, class HLV, class HFV>
-void highway_forward(const ExecSpace& exec, const H0V& h0, const HLV& hlast, const HighwayParams<Scalar, MemorySpace>& p,
-                     const HFV& hf, HighwayCache<Scalar, MemorySpace>& cache) {
-  star_detail::check_spaces<ExecSpace, MemorySpace>();
-  using S = Scalar;
-  const int C = static_cast<int>(h0.extent(0)), d = static_cast<int>(h0.extent(1));
-  const auto uC = static_cast<std::size_t>(C), ud = static_cast<std::size_t>(d);
-  star_detail::require_shape(hlast, uC, ud, "highway_forward", "hlast");
-  star_detail::require_shape(hf, uC, ud, "highway_forward", "hf");
-  star_detail::require_shape(p.W_g, ud, 2 * ud, "highway_forward", "W_g");
-  const auto x = ensure(cache.x, uC, 2 * ud, "embsr::highway::x");
-  const auto gate = ensure(cache.gate, uC, ud, "embsr::highway::gate");
-  parallel_for_2d(exec, "embsr::highway::concat", C, 2 * d,
-      KOKKOS_LAMBDA(const int i, const int j) { x(i, j) = j < d ? h0(i, j) : hlast(i, j - d); });
-  linear_forward(exec, x, p.W_g, p.b_g, gate);
-  parallel_for_2d(exec, "embsr::highway::forward", C, d,
-      KOKKOS_LAMBDA(const int i, const int j) {
-        const S gv = math::sigmoid(gate(i, j));
-        gate(i, j) = gv;
-        hf(i, j) = gv * h0(i, j) + (S(1) - gv) * hlast(i, j);
-      });
-}
-
-// dhf[C x d] -> dh0, dhlast [C x d] (add), g.W_g, g.b_g (add).
-//   hf = g h0 + (1 - g) hlast:  dh0 += g dhf,  dhlast += (1 - g) dhf,  dg = dhf (h0 - hlast)
-//   g = sigmoid(pre):           dpre = dg g (1 - g)
-//   pre = [h0 ; hlast] W_g^T + b_g:  dW_g += dpre^T [h0 ; hlast], db_g += sum_i dpre_i,
-//                                    dh0 += dpre W_g[:, :d],  dhlast += dpre W_g[:, d:]
-template <class ExecSpace, class Scalar, class MemorySpace, class H0V, class HLV, class DHFV, class DH0V, class DHLV>
-void highway_backward(const ExecSpace& exec, const H0V& h0, const HLV& hlast, const HighwayParams<Scalar, MemorySpace>& p,
-                      const HighwayCache<Scalar, MemorySpace>& cache, const DHFV& dhf, const DH0V& dh0,
-                      const DHLV& dhlast, const HighwayParams<Scalar, MemorySpace>& g) {
-  star_detail::check_spaces<ExecSpace, MemorySpace>();
-  using S = Scalar;
-  const int C = static_cast<int>(h0.extent(0)), d = static_cast<int>(h0.extent(1));
-  const auto uC = static_cast<std::size_t>(C), ud = static_cast<std::size_t>(d);
-  star_detail::require_shape(hlast, uC, ud, "highway_backward", "hlast");
-  star_detail::require_shape(dhf, uC, ud, "highway_backward", "dhf");
-  star_detail::require_shape(dh0, uC, ud, "highway_backward", "dh0");
-  star_detail::require_shape(dhlast, uC, ud, "highway_backward", "dhlast");
-  star_detail::require(cache.gate.extent(0) >= uC && cache.gate.extent(1) == ud,
-                       "highway_backward: the cache does not hold a forward pass of these inputs");
-  const MatRef<S, MemorySpace> x(cache.x.data(), uC, 2 * ud), gate(cache.gate.data(), uC, ud);
-  const auto dpre = ensure(cache.grad_pre, uC, ud, "embsr::highway::grad_pre");
-  parallel_for_2d(exec, "embsr::highway::backward", C, d,
-      KOKKOS_LAMBDA(const int i, const int j) {
-        const S gv = gate(i, j), dy = dhf(i, j);
-        dpre(i, j) = dy * (h0(i, j) - hlast(i, j)) * gv * (S(1) - gv);
-        dh0(i, j) += gv * dy;
-        dhlast(i, j) += (S(1) - gv) * dy;
-      });
-  linear_backward(exec, x, p.W_g, dpre, MatRef<S, MemorySpace>(), g.W_g, g.b_g);
-  const auto W0 = Kokkos::subview(p.W_g, Kokkos::ALL, std::make_pair(0, d));
-  const auto W1 = Kokkos::subview(p.W_g, Kokkos::ALL, std::make_pair(d, 2 * d));
-  gemm(exec, Trans::No, Trans::No, S(1), dpre, W0, S(1), dh0);
-  gemm(exec, Trans::No, Trans::No, S(1), dpre, W1, S(1), dhlast);
 }
 
 }  // namespace embsr

@@ -1,16 +1,20 @@
 #pragma once
 // embsr::EMBSR: the whole model of MODEL.md sections 3-5 composed from the layers, with a forward
 // pass (scores, top-K, loss) and a hand-derived backward pass that fills the flat gradient buffer.
+// The model is the composition: run_forward is the list of layer calls below, run_backward the same
+// list reversed. Parameters: model/parameter_layout.hpp; activations and their gradients:
+// model/embsr_activations.hpp.
 //
 // Data flow for a ragged batch (B sessions, T micro-behaviors, N macro items, C nodes):
-//   eo[T]   = op_embedding[micro_ops]                         operation embeddings
-//   hrun[N] = run GRU over each macro item's operation run     (3.1; zeros without the run GRU)
-//   h0[C]   = item_embedding[node_items];  star0[B] = mean h0  (3.4)
-//   for s: hhat = GGNN_s(h_s, hrun); (h_{s+1}, star_{s+1}) = star_s(hhat, star_s)   (3.2-3.4)
-//   hf[C]   = highway(h0, h_S)                                 (3.5)
-//   xm[T]   = hf[micro_alias] + eo;  xs[B] = star_S + op_embedding[op0]            (4.1)
-//   z[B]    = operation-aware attention, query position 0      (4.2; z = star_S without attention)
-//   m[B]    = fusion(z, xm[last]);  scores = w_k m^ . E^;  loss = CE                 (5)
+//   eo[T]   = op_embedding[micro_ops]                          embedding
+//   h0[C]   = item_embedding[node_items];  star0[B] = mean h0   embedding, star_init (3.4)
+//   hrun[N] = run GRU over each macro item's operation run      run_gru (3.1; zeros without the run GRU)
+//   for s: hhat = GGNN_s(h_s, hrun); (h_{s+1}, star_{s+1}) = star_s(hhat, star_s)   ggnn, star_update (3.2-3.4)
+//   hf[C]   = highway(h0, h_S)                                  highway (3.5)
+//   op0, xm[T] = hf[micro_alias] + eo, xs[B] = star_S + op_embedding[op0], xt[B]   inputs (4.1)
+//   z[B]    = operation-aware attention, query position 0       attention (4.2; z = star_S without attention)
+//   m[B]    = fusion(z, xt)                                     fusion (5: gate, fixed beta or MLP)
+//   scores  = w_k m^ . E^;  loss = CE                           scoring (5)
 // Ablations switch parts off without copies of the code: see Config.
 
 #include <cmath>
@@ -26,102 +30,24 @@
 #include <embsr/core/parallel.hpp>
 #include <embsr/core/random.hpp>
 #include <embsr/core/tensor.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_validator.hpp>
 #include <embsr/layers/attention.hpp>
 #include <embsr/layers/embedding.hpp>
+#include <embsr/layers/fusion.hpp>
 #include <embsr/layers/ggnn.hpp>
 #include <embsr/layers/gru.hpp>
-#include <embsr/layers/linear.hpp>
+#include <embsr/layers/highway.hpp>
+#include <embsr/layers/inputs.hpp>
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>
+#include <embsr/layers/top_k.hpp>
 #include <embsr/model/config.hpp>
+#include <embsr/model/embsr_activations.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
 
 namespace embsr {
-
-namespace model_detail {
-
-// op0[b] = next_ops[b] (given) or the [NEXT] id (learned).           [B]
-template <class ExecSpace, class In, class Out>
-void compute_op0(const ExecSpace& exec, const In& next_ops, bool given, int next_id, const Out& op0) {
-  Kokkos::parallel_for("embsr::model::op0", Kokkos::RangePolicy<ExecSpace>(exec, 0, op0.extent(0)),
-                       KOKKOS_LAMBDA(const int b) { op0(b) = given ? next_ops(b) : next_id; });
-}
-
-// xm[i] = hf[micro_alias[i]] + eo[i]                                  [T x d]
-template <class ExecSpace, class Alias, class HF, class EO, class XM>
-void assemble_micro_inputs(const ExecSpace& exec, const Alias& alias, const HF& hf, const EO& eo, const XM& xm) {
-  const int T = static_cast<int>(xm.extent(0)), d = static_cast<int>(xm.extent(1));
-  parallel_for_2d(exec, "embsr::model::micro_inputs", T, d,
-                       KOKKOS_LAMBDA(const int i, const int j) { xm(i, j) = hf(alias(i), j) + eo(i, j); });
-}
-
-// xs[b] = star[b] + op_table[op0[b]]                                  [B x d]
-template <class ExecSpace, class Star, class Table, class Op0, class XS>
-void assemble_star_input(const ExecSpace& exec, const Star& star, const Table& table, const Op0& op0, const XS& xs) {
-  const int B = static_cast<int>(xs.extent(0)), d = static_cast<int>(xs.extent(1));
-  parallel_for_2d(exec, "embsr::model::star_input", B, d,
-                       KOKKOS_LAMBDA(const int b, const int j) { xs(b, j) = star(b, j) + table(op0(b), j); });
-}
-
-// xt[b] = xm[last micro-behavior of b]                                [B x d]
-template <class ExecSpace, class Offsets, class XM, class XT>
-void gather_last(const ExecSpace& exec, const Offsets& micro_offsets, const XM& xm, const XT& xt) {
-  const int B = static_cast<int>(xt.extent(0)), d = static_cast<int>(xt.extent(1));
-  parallel_for_2d(exec, "embsr::model::gather_last", B, d,
-                       KOKKOS_LAMBDA(const int b, const int j) { xt(b, j) = xm(micro_offsets(b + 1) - 1, j); });
-}
-// dxm[last of b] += dxt[b]  (one row per session: no conflicts)
-template <class ExecSpace, class Offsets, class DXT, class DXM>
-void scatter_last(const ExecSpace& exec, const Offsets& micro_offsets, const DXT& dxt, const DXM& dxm) {
-  const int B = static_cast<int>(dxt.extent(0)), d = static_cast<int>(dxt.extent(1));
-  parallel_for_2d(exec, "embsr::model::scatter_last", B, d,
-                       KOKKOS_LAMBDA(const int b, const int j) { dxm(micro_offsets(b + 1) - 1, j) += dxt(b, j); });
-}
-
-// y += x (same shape)
-template <class ExecSpace, class X, class Y>
-void add_into(const ExecSpace& exec, const X& x, const Y& y) {
-  const int n = static_cast<int>(y.extent(0)), d = static_cast<int>(y.extent(1));
-  parallel_for_2d(exec, "embsr::model::add", n, d,
-                       KOKKOS_LAMBDA(const int i, const int j) { y(i, j) += x(i, j); });
-}
-
-// out = [a ; b] along columns                                         [n x 2d]
-template <class ExecSpace, class A, class B, class Out>
-void concat_columns(const ExecSpace& exec, const A& a, const B& b, const Out& out) {
-  const int n = static_cast<int>(a.extent(0)), d = static_cast<int>(a.extent(1));
-  parallel_for_2d(exec, "embsr::model::concat", n, d,
-                       KOKKOS_LAMBDA(const int i, const int j) {
-                         out(i, j) = a(i, j);
-                         out(i, d + j) = b(i, j);
-                       });
-}
-// da += dout[:, :d], db += dout[:, d:]
-template <class ExecSpace, class D, class DA, class DB>
-void split_columns_add(const ExecSpace& exec, const D& dout, const DA& da, const DB& db) {
-  const int n = static_cast<int>(da.extent(0)), d = static_cast<int>(da.extent(1));
-  parallel_for_2d(exec, "embsr::model::split", n, d,
-                       KOKKOS_LAMBDA(const int i, const int j) {
-                         da(i, j) += dout(i, j);
-                         db(i, j) += dout(i, d + j);
-                       });
-}
-
-// First session (lowest index) that breaks a model precondition, and which field; -1 if none.
-struct BatchProblem {
-  int session = -1;
-  int field = -1;
-};
-enum BatchField : int { kFieldEmpty = 0, kFieldLength, kFieldItem, kFieldOp, kFieldTarget, kFieldNextOp, kNumFields };
-inline const char* batch_field_name(int f) {
-  static const char* names[] = {"micro_offsets (empty session)", "micro_offsets (length above max_length)",
-                                "micro_items", "micro_ops", "targets", "next_ops"};
-  return f >= 0 && f < kNumFields ? names[f] : "?";
-}
-
-}  // namespace model_detail
 
 template <class ExecSpace, class Scalar = float>
 class EMBSR {
@@ -132,6 +58,9 @@ class EMBSR {
   using execution_space = ExecSpace;
   using memory_space = typename ExecSpace::memory_space;
   using scalar_type = Scalar;
+  using config_type = Config;
+  // A session model (model/session_model.hpp) that learns by gradients.
+  static constexpr bool learns_by_gradients = true;
   using M = memory_space;
   using batch_type = Batch<memory_space>;
   using matrix = MatRef<Scalar, M>;
@@ -141,6 +70,8 @@ class EMBSR {
     declare_parameters();
     params_.allocate();
     initialize(config_.seed);
+    ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
+    star_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
   }
 
   const Config& config() const { return config_; }
@@ -234,60 +165,16 @@ class EMBSR {
                                 std::to_string(i / e.cols) + ", column " + std::to_string(i % e.cols));
   }
 
-  // Checks the batch against the model's expectations; throws InvalidArgument naming the first
-  // offending session (its position and example id) and the field.
+  // Checks the batch (its structure and the model's limits, batch/batch_validator.hpp); throws
+  // InvalidArgument naming the first offending session (its position and example id) and the field.
   void validate(const batch_type& batch) const {
-    using namespace model_detail;
-    const int B = batch.sizes.num_sessions;
-    if (B == 0) throw InvalidArgument("EMBSR: empty batch");
-    const int V = config_.num_items, O = config_.num_ops, L = config_.max_length;
-    auto offsets = batch.micro_offsets;
-    auto items = batch.micro_items;
-    auto ops = batch.micro_ops;
-    auto targets = batch.targets;
-    auto next_ops = batch.next_ops;
-    const bool check_next = config_.next_op == NextOpMode::Given;
-    int first = B;
-    Kokkos::parallel_reduce(
-        "embsr::model::validate", Kokkos::RangePolicy<ExecSpace>(exec_, 0, B),
-        KOKKOS_LAMBDA(const int b, int& lowest) {
-          const int t = offsets(b + 1) - offsets(b);
-          bool bad = t <= 0 || t > L || targets(b) < 0 || targets(b) >= V ||
-                     (check_next && (next_ops(b) < 0 || next_ops(b) >= O));
-          for (int i = offsets(b); i < offsets(b + 1) && !bad; ++i)
-            bad = items(i) < 0 || items(i) >= V || ops(i) < 0 || ops(i) >= O;
-          if (bad && b < lowest) lowest = b;
-        },
-        Kokkos::Min<int>(first));
-    if (first >= B) return;
-    // Name the problem on the host (rare path).
-    const HostBatch h = to_host(batch);
-    const auto b = static_cast<std::size_t>(first);
-    const int t = h.micro_offsets[b + 1] - h.micro_offsets[b];
-    std::string what;
-    if (t <= 0) what = std::string(batch_field_name(kFieldEmpty));
-    else if (t > L)
-      what = std::string(batch_field_name(kFieldLength)) + ": " + std::to_string(t) + " > " + std::to_string(L);
-    else if (h.targets[b] < 0 || h.targets[b] >= V)
-      what = std::string("targets: item id ") + std::to_string(h.targets[b]) + " outside [0, " + std::to_string(V) + ")";
-    else if (check_next && (h.next_ops[b] < 0 || h.next_ops[b] >= O))
-      what = std::string("next_ops: operation id ") + std::to_string(h.next_ops[b]) + " outside [0, " + std::to_string(O) + ")";
-    else
-      for (int i = h.micro_offsets[b]; i < h.micro_offsets[b + 1]; ++i) {
-        const auto u = static_cast<std::size_t>(i);
-        if (h.micro_items[u] < 0 || h.micro_items[u] >= V) {
-          what = "micro_items: item id " + std::to_string(h.micro_items[u]) + " at position " +
-                 std::to_string(i - h.micro_offsets[b]) + " outside [0, " + std::to_string(V) + ")";
-          break;
-        }
-        if (h.micro_ops[u] < 0 || h.micro_ops[u] >= O) {
-          what = "micro_ops: operation id " + std::to_string(h.micro_ops[u]) + " at position " +
-                 std::to_string(i - h.micro_offsets[b]) + " outside [0, " + std::to_string(O) + ")";
-          break;
-        }
-      }
-    throw InvalidArgument("EMBSR: batch session " + std::to_string(first) + " (example " +
-                          std::to_string(h.example_ids[b]) + "): " + what);
+    BatchLimits limits;
+    limits.num_items = config_.num_items;
+    limits.num_ops = config_.num_ops;
+    limits.max_length = config_.max_length;
+    limits.check_next_ops = config_.next_op == NextOpMode::Given;
+    limits.allow_empty = false;
+    validate_batch(exec_, batch, limits, "EMBSR");
   }
 
  private:
@@ -394,7 +281,17 @@ class EMBSR {
   }
   FusionParams<Scalar, M> fusion(bool grad) const {
     if (config_.fusion == FusionMode::Gate) return FusionParams<Scalar, M>{mat(id_.W_f, grad), vec(id_.b_f, grad)};
+    if (config_.fusion == FusionMode::Mlp) return FusionParams<Scalar, M>{mat(id_.W_nf, grad), vec(id_.b_nf, grad)};
     return FusionParams<Scalar, M>{};
+  }
+  FusionOptions fusion_options() const {
+    const FusionKind kind = config_.fusion == FusionMode::Gate  ? FusionKind::Gate
+                            : config_.fusion == FusionMode::Mlp ? FusionKind::Mlp
+                                                                : FusionKind::Fixed;
+    return FusionOptions{kind, config_.fixed_beta};
+  }
+  InputsOptions inputs_options() const {
+    return InputsOptions{config_.next_op == NextOpMode::Given, config_.num_ops};  // [NEXT] = num_ops
   }
   AttentionOptions attention_options(bool training) const {
     AttentionOptions o;
@@ -408,80 +305,40 @@ class EMBSR {
   }
 
   // ---- forward -------------------------------------------------------------------------------
+  // MODEL.md 3-5 as a list of layer calls; every activation lands in act_ (valid until the next call).
   double run_forward(const batch_type& batch, bool training, bool with_loss) {
-    using namespace model_detail;
     validate(batch);
     training_ = training;
-    const auto& sz = batch.sizes;
-    const std::size_t B = static_cast<std::size_t>(sz.num_sessions), T = static_cast<std::size_t>(sz.num_micro),
-                      N = static_cast<std::size_t>(sz.num_macro), C = static_cast<std::size_t>(sz.num_nodes),
-                      d = static_cast<std::size_t>(config_.d);
-    const int S = config_.gnn_steps;
+    auto& a = act_;
+    a.resize(batch.sizes, config_);
+    const auto S = static_cast<std::size_t>(config_.gnn_steps);
 
-    if (op0_store_.extent(0) < B) op0_store_ = Kokkos::View<int*, M>("embsr::model::op0", B + B / 4 + 1);
-    op0_ = Kokkos::subview(op0_store_, std::make_pair(std::size_t(0), B));
-    compute_op0(exec_, batch.next_ops, config_.next_op == NextOpMode::Given, config_.num_ops, op0_);
-
-    eo_ = ensure(eo_store_, T, d, "embsr::model::eo");
-    embedding_forward(exec_, params_.value(id_.op), batch.micro_ops, eo_);
-
-    h_.resize(static_cast<std::size_t>(S) + 1);
-    h_store_.resize(h_.size());
-    hhat_.resize(static_cast<std::size_t>(S));
-    hhat_store_.resize(hhat_.size());
-    star_.resize(static_cast<std::size_t>(S) + 1);
-    star_store_.resize(star_.size());
-    ggnn_cache_.resize(static_cast<std::size_t>(S));
-    star_cache_.resize(static_cast<std::size_t>(S));
-
-    h_[0] = ensure(h_store_[0], C, d, "embsr::model::h0");
-    embedding_forward(exec_, params_.value(id_.item), batch.node_items, h_[0]);
-    star_[0] = ensure(star_store_[0], B, d, "embsr::model::star0");
-    star_init_forward(exec_, batch, h_[0], star_[0]);
-    star_last_ = star_[0];
-    hf_ = h_[0];
+    // Sequential-pattern encoder (3).
+    embedding_forward(exec_, params_.value(id_.op), batch.micro_ops, a.eo);
+    embedding_forward(exec_, params_.value(id_.item), batch.node_items, a.h[0]);
+    star_init_forward(exec_, batch, a.h[0], a.star[0]);
     if (config_.use_gnn) {
-      hrun_ = ensure(hrun_store_, N, d, "embsr::model::hrun");
-      if (config_.use_run_gru) run_gru_forward(exec_, batch, eo_, gru(id_.run_gru, false), hrun_, run_gru_cache_);
-      else Kokkos::deep_copy(exec_, hrun_, Scalar(0));
-      for (int s = 0; s < S; ++s) {
-        const auto u = static_cast<std::size_t>(s);
-        hhat_[u] = ensure(hhat_store_[u], C, d, "embsr::model::hhat");
-        h_[u + 1] = ensure(h_store_[u + 1], C, d, "embsr::model::h");
-        star_[u + 1] = ensure(star_store_[u + 1], B, d, "embsr::model::star");
-        ggnn_forward(exec_, batch, h_[u], hrun_, ggnn(s, false), hhat_[u], ggnn_cache_[u]);
-        star_update_forward(exec_, batch, hhat_[u], star_[u], star(s, false), h_[u + 1], star_[u + 1], star_cache_[u]);
+      if (config_.use_run_gru) run_gru_forward(exec_, batch, a.eo, gru(id_.run_gru, false), a.hrun, run_gru_cache_);
+      else Kokkos::deep_copy(exec_, a.hrun, Scalar(0));
+      for (std::size_t s = 0; s < S; ++s) {
+        const int step = static_cast<int>(s);
+        ggnn_forward(exec_, batch, a.h[s], a.hrun, ggnn(step, false), a.hhat[s], ggnn_cache_[s]);
+        star_update_forward(exec_, batch, a.hhat[s], a.star[s], star(step, false), a.h[s + 1], a.star[s + 1],
+                            star_cache_[s]);
       }
-      star_last_ = star_[static_cast<std::size_t>(S)];
-      hf_ = ensure(hf_store_, C, d, "embsr::model::hf");
-      highway_forward(exec_, h_[0], h_[static_cast<std::size_t>(S)], highway(false), hf_, highway_cache_);
+      highway_forward(exec_, a.h[0], a.h[S], highway(false), a.hf, highway_cache_);
     }
-
-    xm_ = ensure(xm_store_, T, d, "embsr::model::xm");
-    assemble_micro_inputs(exec_, batch.micro_alias, hf_, eo_, xm_);
-    xs_ = ensure(xs_store_, B, d, "embsr::model::xs");
-    assemble_star_input(exec_, star_last_, params_.value(id_.op), op0_, xs_);
-
-    if (config_.use_attention) {
-      z_ = ensure(z_store_, B, d, "embsr::model::z");
-      attention_forward(exec_, batch, op0_, xs_, xm_, attention(false), attention_options(training), z_, attention_cache_);
-    } else {
-      z_ = star_last_;  // EMBSR-NS: the session vector of the GNN side
-    }
-
-    xt_ = ensure(xt_store_, B, d, "embsr::model::xt");
-    gather_last(exec_, batch.micro_offsets, xm_, xt_);
-    m_ = ensure(m_store_, B, d, "embsr::model::m");
-    if (config_.fusion == FusionMode::Mlp) {
-      zx_ = ensure(zx_store_, B, 2 * d, "embsr::model::zx");
-      concat_columns(exec_, z_, xt_, zx_);
-      linear_forward(exec_, zx_, params_.value(id_.W_nf), params_.value_vec(id_.b_nf), m_);
-    } else {
-      fusion_forward(exec_, z_, xt_, fusion(false), fixed_beta(), m_, fusion_cache_);
-    }
+    // Dyadic relational encoder (4).
+    inputs_forward(exec_, batch, inputs_options(), params_.value(id_.op), a.eo, a.hf, a.star_last, a.op0, a.xm, a.xs,
+                   a.xt);
+    if (config_.use_attention)
+      attention_forward(exec_, batch, a.op0, a.xs, a.xm, attention(false), attention_options(training), a.z,
+                        attention_cache_);
+    // Fusion, scoring, loss (5).
+    fusion_forward(exec_, a.z, a.xt, fusion(false), fusion_options(), a.m, fusion_cache_);
     Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
     const double loss_value =
-        scoring_forward(exec_, m_, params_.value(id_.item), targets, config_.w_k, scoring_cache_, frozen_);
+        scoring_forward(exec_, a.m, params_.value(id_.item), targets, config_.w_k, scoring_cache_, frozen_);
     if (with_loss && !std::isfinite(loss_value)) {
       check_parameters_finite();
       throw NonFiniteValue("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
@@ -490,84 +347,49 @@ class EMBSR {
     return loss_value;
   }
 
-  double fixed_beta() const { return config_.fusion == FusionMode::Fixed ? config_.fixed_beta : -1.0; }
-
   // ---- backward ------------------------------------------------------------------------------
-  // Reverse of run_forward; every layer's backward adds into the gradient buffers, so each
-  // activation gradient is zeroed before its producers run.
+  // run_forward's layer calls in reverse. Every layer's backward adds into the gradient buffers:
+  // grads_ is zeroed first (the GNN loop zeroes its per-step buffers itself).
   void run_backward(const batch_type& batch) {
-    using namespace model_detail;
-    const auto& sz = batch.sizes;
-    const std::size_t B = static_cast<std::size_t>(sz.num_sessions), T = static_cast<std::size_t>(sz.num_micro),
-                      N = static_cast<std::size_t>(sz.num_macro), C = static_cast<std::size_t>(sz.num_nodes),
-                      d = static_cast<std::size_t>(config_.d);
-    const int S = config_.gnn_steps;
-    auto zeroed = [&](Mat<Scalar, M>& store, std::size_t n, std::size_t m, const char* label) {
-      auto v = ensure(store, n, m, label);
-      Kokkos::deep_copy(exec_, v, Scalar(0));
-      return v;
-    };
-    auto dm = zeroed(dm_store_, B, d, "embsr::model::dm");
-    scoring_backward(exec_, m_, params_.value(id_.item), Kokkos::View<const int*, M>(batch.targets), config_.w_k,
-                     scoring_cache_, dm, params_.grad(id_.item));
+    const auto& a = act_;
+    auto& g = grads_;
+    g.resize(batch.sizes, config_);
+    g.zero(exec_, config_);
+    const auto S = static_cast<std::size_t>(config_.gnn_steps);
 
-    auto dz = zeroed(dz_store_, B, d, "embsr::model::dz");
-    auto dxt = zeroed(dxt_store_, B, d, "embsr::model::dxt");
-    if (config_.fusion == FusionMode::Mlp) {
-      auto dzx = zeroed(dzx_store_, B, 2 * d, "embsr::model::dzx");
-      linear_backward(exec_, zx_, params_.value(id_.W_nf), dm, dzx, params_.grad(id_.W_nf), params_.grad_vec(id_.b_nf));
-      split_columns_add(exec_, dzx, dz, dxt);
-    } else {
-      fusion_backward(exec_, z_, xt_, fusion(false), fixed_beta(), fusion_cache_, dm, dz, dxt, fusion(true));
-    }
-
-    auto dxm = zeroed(dxm_store_, T, d, "embsr::model::dxm");
-    scatter_last(exec_, batch.micro_offsets, dxt, dxm);
-    auto dxs = zeroed(dxs_store_, B, d, "embsr::model::dxs");
-    auto dstar = zeroed(dstar_store_, B, d, "embsr::model::dstar");
-    if (config_.use_attention) {
-      attention_backward(exec_, batch, op0_, xs_, xm_, attention(false), attention_options(training_), attention_cache_, dz,
-                         dxs, dxm, attention(true));
-    } else {
-      add_into(exec_, dz, dstar);
-    }
-    // xs = star_last + op_embedding[op0];  xm = hf[alias] + eo
-    add_into(exec_, dxs, dstar);
-    embedding_backward(exec_, op0_, dxs, params_.grad(id_.op));
-    auto deo = zeroed(deo_store_, T, d, "embsr::model::deo");
-    add_into(exec_, dxm, deo);
-    auto dhf = zeroed(dhf_store_, C, d, "embsr::model::dhf");
-    embedding_backward(exec_, batch.micro_alias, dxm, dhf);
-
-    auto dh0 = zeroed(dh0_store_, C, d, "embsr::model::dh0");
+    // Fusion, scoring, loss (5).
+    scoring_backward(exec_, a.m, params_.value(id_.item), Kokkos::View<const int*, M>(batch.targets), config_.w_k,
+                     scoring_cache_, g.dm, params_.grad(id_.item));
+    fusion_backward(exec_, a.z, a.xt, fusion(false), fusion_options(), fusion_cache_, g.dm, g.dz, g.dxt, fusion(true));
+    // Dyadic relational encoder (4). Without attention z is the star, and g.dz is g.dstar.
+    if (config_.use_attention)
+      attention_backward(exec_, batch, a.op0, a.xs, a.xm, attention(false), attention_options(training_), attention_cache_,
+                         g.dz, g.dxs, g.dxm, attention(true));
+    inputs_backward(exec_, batch, a.op0, g.dxt, g.dxm, g.dxs, g.dstar, params_.grad(id_.op), g.deo, g.dhf);
+    // Sequential-pattern encoder (3).
     if (config_.use_gnn) {
-      auto dh = zeroed(dh_store_, C, d, "embsr::model::dh");        // d(loss)/d h_{s+1}
-      highway_backward(exec_, h_[0], h_[static_cast<std::size_t>(S)], highway(false), highway_cache_, dhf, dh0, dh,
-                       highway(true));
-      auto dhrun = zeroed(dhrun_store_, N, d, "embsr::model::dhrun");
-      auto dhhat = ensure(dhhat_store_, C, d, "embsr::model::dhhat");
-      auto dh_prev = ensure(dh_prev_store_, C, d, "embsr::model::dh_prev");
-      auto dstar_prev = ensure(dstar_prev_store_, B, d, "embsr::model::dstar_prev");
-      for (int s = S - 1; s >= 0; --s) {
-        const auto u = static_cast<std::size_t>(s);
-        Kokkos::deep_copy(exec_, dhhat, Scalar(0));
-        Kokkos::deep_copy(exec_, dstar_prev, Scalar(0));
-        star_update_backward(exec_, batch, hhat_[u], star_[u], star(s, false), star_cache_[u], dh, dstar, dhhat, dstar_prev,
-                             star(s, true));
-        Kokkos::deep_copy(exec_, dh_prev, Scalar(0));
-        ggnn_backward(exec_, batch, h_[u], hrun_, ggnn(s, false), ggnn_cache_[u], dhhat, dh_prev, dhrun, ggnn(s, true));
-        Kokkos::deep_copy(exec_, dh, dh_prev);
-        Kokkos::deep_copy(exec_, dstar, dstar_prev);
+      highway_backward(exec_, a.h[0], a.h[S], highway(false), highway_cache_, g.dhf, g.dh0, g.dh, highway(true));
+      for (std::size_t s = S; s-- > 0;) {  // g.dh, g.dstar: dL/dh[s+1], dL/dstar[s+1] -> dL/dh[s], dL/dstar[s]
+        const int step = static_cast<int>(s);
+        Kokkos::deep_copy(exec_, g.dhhat, Scalar(0));
+        Kokkos::deep_copy(exec_, g.dstar_prev, Scalar(0));
+        star_update_backward(exec_, batch, a.hhat[s], a.star[s], star(step, false), star_cache_[s], g.dh, g.dstar, g.dhhat,
+                             g.dstar_prev, star(step, true));
+        Kokkos::deep_copy(exec_, g.dh_prev, Scalar(0));
+        ggnn_backward(exec_, batch, a.h[s], a.hrun, ggnn(step, false), ggnn_cache_[s], g.dhhat, g.dh_prev, g.dhrun,
+                      ggnn(step, true));
+        Kokkos::deep_copy(exec_, g.dh, g.dh_prev);
+        Kokkos::deep_copy(exec_, g.dstar, g.dstar_prev);
       }
-      add_into(exec_, dh, dh0);  // h_0 is the layer-0 input of the first GGNN step
+      detail::embsr_accumulate(exec_, g.dh, g.dh0);  // h[0] is the input of the first GGNN step too
       if (config_.use_run_gru)
-        run_gru_backward(exec_, batch, eo_, gru(id_.run_gru, false), run_gru_cache_, dhrun, deo, gru(id_.run_gru, true));
+        run_gru_backward(exec_, batch, a.eo, gru(id_.run_gru, false), run_gru_cache_, g.dhrun, g.deo, gru(id_.run_gru, true));
     } else {
-      add_into(exec_, dhf, dh0);  // EMBSR-NG: hf = h0
+      detail::embsr_accumulate(exec_, g.dhf, g.dh0);  // EMBSR-NG: hf = h[0]
     }
-    star_init_backward(exec_, batch, dstar, dh0);
-    embedding_backward(exec_, batch.node_items, dh0, params_.grad(id_.item));
-    embedding_backward(exec_, batch.micro_ops, deo, params_.grad(id_.op));
+    star_init_backward(exec_, batch, g.dstar, g.dh0);
+    embedding_backward(exec_, batch.node_items, g.dh0, params_.grad(id_.item));
+    embedding_backward(exec_, batch.micro_ops, g.deo, params_.grad(id_.op));
   }
 
   Config config_;
@@ -577,15 +399,8 @@ class EMBSR {
   std::uint64_t step_ = 0;
   bool training_ = false;  // mode of the last forward (the backward replays its dropout masks)
 
-  // Activations (refs into the stores, valid for the last forward) and their storage.
-  Kokkos::View<int*, M> op0_store_, op0_;
-  matrix eo_, hrun_, hf_, xm_, xs_, z_, xt_, m_, zx_, star_last_;
-  std::vector<matrix> h_, hhat_, star_;
-  Mat<Scalar, M> eo_store_, hrun_store_, hf_store_, xm_store_, xs_store_, z_store_, xt_store_, m_store_, zx_store_;
-  std::vector<Mat<Scalar, M>> h_store_, hhat_store_, star_store_;
-  // Gradient storage.
-  Mat<Scalar, M> dm_store_, dz_store_, dxt_store_, dzx_store_, dxm_store_, dxs_store_, dstar_store_, deo_store_, dhf_store_,
-      dh0_store_, dh_store_, dhrun_store_, dhhat_store_, dh_prev_store_, dstar_prev_store_;
+  EmbsrActivations<Scalar, M> act_;  // of the last forward
+  EmbsrGradients<Scalar, M> grads_;
   // Layer caches.
   RunGruCache<Scalar, M> run_gru_cache_;
   std::vector<GgnnCache<Scalar, M>> ggnn_cache_;

@@ -1,11 +1,13 @@
 #pragma once
 // Inference: top-k next items for sessions given as raw (item id, operation name) events, from a
-// checkpoint (io/checkpoint.hpp) that carries the model and its vocabularies.
+// checkpoint (io/checkpoint.hpp) that carries the model (any registered model: its name is in the
+// file) and its vocabularies.
 //
 //  - Events whose item id or operation name the model does not know are dropped (the rest keep
 //    their order) and reported in Recommendation::unknown_items / unknown_operations (each token
 //    once, in order of first appearance).
-//  - The session is cut to its last config.max_length usable events (used_events says how many).
+//  - The session is cut to its last max_length usable events (the model's option; used_events says
+//    how many).
 //  - The next operation (position 0 of the attention, NextOpMode::Given) is RecommendOptions::
 //    next_operation when given, else the operation of the session's last usable event. Models
 //    trained in NextOpMode::Learned ignore it.
@@ -39,12 +41,13 @@
 
 #include <embsr/core/error.hpp>
 #include <embsr/core/types.hpp>
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/data/example_set.hpp>
-#include <embsr/data/ragged_batch.hpp>
 #include <embsr/data/vocabulary.hpp>
 #include <embsr/io/checkpoint.hpp>
-#include <embsr/model/config.hpp>
-#include <embsr/model/embsr.hpp>
+#include <embsr/model/model_options.hpp>
+#include <embsr/model/session_model.hpp>
 #include <embsr/serve/request_parser.hpp>  // SessionEvent
 
 namespace embsr {
@@ -68,7 +71,7 @@ template <class ExecSpace = Kokkos::DefaultExecutionSpace>
 class Recommender {
   static_assert(Kokkos::is_execution_space<ExecSpace>::value, "Recommender: ExecSpace must be a Kokkos execution space");
   using memory_space = typename ExecSpace::memory_space;
-  using model_type = EMBSR<ExecSpace, float>;
+  using model_type = SessionModel<ExecSpace>;
 
  public:
   // Sessions per forward pass in recommend_batch (bounds the [B x num_items] score matrix).
@@ -79,16 +82,22 @@ class Recommender {
   explicit Recommender(const std::string& checkpoint_path, std::uint64_t memory_limit = 0)
       : Recommender(load_checkpoint(checkpoint_path, CheckpointLimits{memory_limit, kChunk, false})) {}
 
-  explicit Recommender(const Checkpoint& ckpt) : config_(ckpt.config), items_(ckpt.items), ops_(ckpt.ops) {
-    if (items_.size() != config_.num_items)
+  explicit Recommender(const Checkpoint& ckpt)
+      : options_(ckpt.options),
+        num_items_(static_cast<int>(ckpt.options.get_int("num_items", 0))),
+        max_length_(static_cast<int>(ckpt.options.get_int("max_length", 0))),
+        items_(ckpt.items),
+        ops_(ckpt.ops) {
+    if (items_.size() != num_items_)
       throw InvalidArgument("Recommender: the checkpoint's item vocabulary has " + std::to_string(items_.size()) +
-                            " tokens, the model " + std::to_string(config_.num_items) + " items");
-    if (ops_.size() != config_.num_ops)
+                            " tokens, the model " + std::to_string(num_items_) + " items");
+    const auto num_ops = ckpt.options.get_int("num_ops", 0);
+    if (ops_.size() != num_ops)
       throw InvalidArgument("Recommender: the checkpoint's operation vocabulary has " + std::to_string(ops_.size()) +
-                            " tokens, the model " + std::to_string(config_.num_ops) + " operations");
-    state_ = std::make_unique<State>(config_);
-    restore(ckpt, state_->model, nullptr);
-    state_->model.freeze();  // fixed parameters: the normalised item table is computed once
+                            " tokens, the model " + std::to_string(num_ops) + " operations");
+    state_ = std::make_unique<State>(make_model_from<ExecSpace>(ckpt));
+    state_->model->freeze();  // fixed state: work that depends on it alone (EMBSR's normalised item table) is done once
+    options_ = state_->model->options();
     warm_up();
   }
 
@@ -108,13 +117,17 @@ class Recommender {
 
   const Vocabulary& items() const { return items_; }
   const Vocabulary& operations() const { return ops_; }
-  const Config& config() const { return config_; }
+  // The model's registered name and its options (data sizes included).
+  const std::string& model_name() const { return state_->model->name(); }
+  const ModelOptions& options() const { return options_; }
+  int num_items() const { return num_items_; }
+  int max_length() const { return max_length_; }
 
  private:
   struct State {
-    explicit State(const Config& c) : model(c) {}
+    explicit State(std::unique_ptr<model_type> m) : model(std::move(m)) {}
     std::mutex mutex;
-    model_type model;
+    std::unique_ptr<model_type> model;
     BatchBuilder builder;
     HostBatch host;
     Batch<memory_space> batch;
@@ -158,7 +171,7 @@ class Recommender {
       }
     }
 
-    const int num_items = config_.num_items;
+    const int num_items = num_items_;
     for (std::size_t begin = 0; begin < sessions.size(); begin += kChunk) {
       const std::size_t end = std::min(sessions.size(), begin + kChunk);
       ExampleSet set;
@@ -187,8 +200,8 @@ class Recommender {
         st.values = decltype(st.values)(Kokkos::view_alloc("embsr::Recommender::values", Kokkos::WithoutInitializing),
                                         rows, cols);
       }
-      st.model.top_k(st.batch, k_needed, st.ids, st.values);
-      st.model.execution_space_instance().fence();
+      st.model->top_k(st.batch, k_needed, st.ids, st.values);
+      st.model->execution_space_instance().fence();
       const auto host_ids = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), st.ids);
       const auto host_values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), st.values);
       for (std::size_t s = begin; s < end; ++s) {
@@ -218,8 +231,8 @@ class Recommender {
     State& st = *state_;
     st.builder.build(set, Span<const index_t>(ids.data(), ids.size()), st.host);
     st.batch.copy_from(st.host);
-    st.model.top_k(st.batch, 1, st.ids, st.values);
-    st.model.execution_space_instance().fence();
+    st.model->top_k(st.batch, 1, st.ids, st.values);
+    st.model->execution_space_instance().fence();
   }
 
   void prepare(const std::vector<SessionEvent>& session, bool want_seen, Prepared& p, Recommendation& rec) const {
@@ -237,7 +250,7 @@ class Recommender {
     if (p.items.empty())
       throw InvalidArgument("empty session: none of the " + std::to_string(session.size()) +
                             " events has a known item and operation");
-    const auto L = static_cast<std::size_t>(config_.max_length);
+    const auto L = static_cast<std::size_t>(max_length_);
     if (p.items.size() > L) {
       const auto cut = static_cast<std::ptrdiff_t>(p.items.size() - L);
       p.items.erase(p.items.begin(), p.items.begin() + cut);
@@ -246,7 +259,8 @@ class Recommender {
     rec.used_events = p.items.size();
   }
 
-  Config config_;
+  ModelOptions options_;
+  int num_items_ = 0, max_length_ = 0;
   Vocabulary items_, ops_;
   std::unique_ptr<State> state_;  // behind a pointer: the mutex pins it, the Recommender stays movable
 };

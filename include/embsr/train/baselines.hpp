@@ -1,6 +1,8 @@
 #pragma once
-// Sanity baselines (host code) for docs/RESULTS.md, ranked with the same pessimistic tie rule as
-// the model (MODEL.md 7: an item scoring exactly the target's score counts above it).
+// POP and S-POP as rank-only host code: the reference that model/popularity.hpp's session models
+// (which score the whole catalogue like any model) are tested against, and a fast path for a
+// target's rank without scoring. Ranked with the same pessimistic tie rule as the models (MODEL.md
+// 7: an item scoring exactly the target's score counts above it).
 //   POP   global popularity: occurrences of the item in the training set (input micro-behaviors
 //         and targets).
 //   S-POP the item's micro-behavior count in the session's own input, ties (including every item
@@ -17,36 +19,22 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/types.hpp>
 #include <embsr/data/example_set.hpp>
+#include <embsr/model/popularity.hpp>
 #include <embsr/train/metrics.hpp>
 
 namespace embsr {
 
-namespace baselines_detail {
+namespace detail {
 
-inline void check_item(index_t item, index_t num_items, const char* who, const char* field, std::size_t example) {
-  if (item < 0 || item >= num_items)
-    throw InvalidArgument(std::string(who) + ": example " + std::to_string(example) + ": " + field + " item " +
-                          std::to_string(item) + " outside [0, " + std::to_string(num_items) + ")");
-}
-
-// Global popularity of the items [num_items] and, per item, the number of items (itself
-// included) whose popularity is >= its own: its pessimistic popularity rank.
-struct Popularity {
+// Global popularity of the items [num_items] (model/popularity.hpp's count) and, per item, the
+// number of items (itself included) whose popularity is >= its own: its pessimistic popularity rank.
+struct PopularityRanks {
   std::vector<std::int64_t> count;
   std::vector<std::int64_t> rank;
 
-  Popularity(const ExampleSet& train, index_t num_items, const char* who) {
-    if (num_items <= 0) throw InvalidArgument(std::string(who) + ": num_items must be >= 1, got " + std::to_string(num_items));
-    const auto V = static_cast<std::size_t>(num_items);
-    count.assign(V, 0);
-    for (std::size_t e = 0; e < train.size(); ++e) {
-      for (const index_t item : train.input_items(e)) {
-        check_item(item, num_items, who, "input", e);
-        ++count[static_cast<std::size_t>(item)];
-      }
-      check_item(train.targets[e], num_items, who, "target", e);
-      ++count[static_cast<std::size_t>(train.targets[e])];
-    }
+  PopularityRanks(const ExampleSet& train, index_t num_items, const char* who)
+      : count(count_popularity(train, num_items, who)) {
+    const auto V = count.size();
     std::vector<std::int64_t> sorted(count);
     std::sort(sorted.begin(), sorted.end());
     rank.resize(V);
@@ -55,7 +43,7 @@ struct Popularity {
   }
 };
 
-}  // namespace baselines_detail
+}  // namespace detail
 
 // Global popularity: items ranked by their number of occurrences (inputs' micro-behaviors +
 // targets) in the training set.
@@ -88,7 +76,7 @@ class PopularityBaseline {
 
  private:
   index_t num_items_;
-  baselines_detail::Popularity pop_;
+  detail::PopularityRanks pop_;
 };
 
 // S-POP: items ranked by their number of micro-behaviors in the session's own input; items with
@@ -136,7 +124,7 @@ class SessionPopularityBaseline {
   std::size_t rank(const ExampleSet& set, std::size_t e, Scratch& scratch) const {
     const Span<const index_t> items = set.input_items(e);
     const index_t target = set.targets[e];
-    for (const index_t item : items) baselines_detail::check_item(item, num_items_, "SessionPopularityBaseline", "input", e);
+    for (const index_t item : items) detail::check_popularity_item(item, num_items_, "SessionPopularityBaseline", "input", e);
     if (target < 0 || target >= num_items_) return 0;
     auto& counts = scratch.counts;
     auto& distinct = scratch.distinct;
@@ -166,7 +154,7 @@ class SessionPopularityBaseline {
   }
 
   index_t num_items_;
-  baselines_detail::Popularity pop_;
+  detail::PopularityRanks pop_;
 };
 
 }  // namespace embsr

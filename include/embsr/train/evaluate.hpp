@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -16,19 +17,39 @@
 #include <embsr/core/error.hpp>
 #include <embsr/core/types.hpp>
 #include <embsr/data/example_set.hpp>
-#include <embsr/data/ragged_batch.hpp>
-#include <embsr/model/embsr.hpp>
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
+#include <embsr/layers/top_k.hpp>
+#include <embsr/model/session_model.hpp>
 #include <embsr/train/metrics.hpp>
 
 namespace embsr {
 
+namespace detail {
+
+// ranks[b] = the rank of session b's target, for the batch's sessions.
+template <class ExecSpace, class RanksV>
+void ranks_of_batch(SessionModel<ExecSpace>& model, const Batch<typename ExecSpace::memory_space>& batch,
+                    const RanksV& ranks) {
+  model.target_ranks(batch, ranks);
+}
+template <class Model, class RanksV, class = std::enable_if_t<is_session_model<Model>::value>>
+void ranks_of_batch(Model& model, const Batch<typename Model::memory_space>& batch, const RanksV& ranks) {
+  const auto scores = model.scores(batch);
+  const auto B = static_cast<std::size_t>(batch.sizes.num_sessions);
+  target_ranks(model.execution_space_instance(), scores, batch.targets,
+               Kokkos::subview(ranks, std::make_pair(std::size_t(0), B)));
+}
+
+}  // namespace detail
+
 // The target's pessimistic rank (1-based, 0 = outside the catalogue) of every example of `set`, in
-// set order: the model in evaluation mode, batches of batch_size in set order. Throws
-// InvalidArgument for batch_size 0 or an example the model rejects (EMBSR::validate).
-template <class ExecSpace, class Scalar>
-std::vector<std::size_t> evaluate_ranks(EMBSR<ExecSpace, Scalar>& model, const ExampleSet& set,
-                                        std::size_t batch_size = 512) {
-  using M = typename EMBSR<ExecSpace, Scalar>::memory_space;
+// set order: the model in evaluation mode, batches of batch_size in set order. Any session model
+// (model/session_model.hpp): a SessionModel<ExecSpace> or a concrete one. Throws InvalidArgument
+// for batch_size 0 or an example the model rejects (its validate()).
+template <class Model>
+std::vector<std::size_t> evaluate_ranks(Model& model, const ExampleSet& set, std::size_t batch_size = 512) {
+  using M = typename Model::memory_space;
   std::vector<std::size_t> out;
   if (set.empty()) return out;
   out.reserve(set.size());
@@ -42,22 +63,20 @@ std::vector<std::size_t> evaluate_ranks(EMBSR<ExecSpace, Scalar>& model, const E
   for (std::size_t i = 0; i < sampler.num_batches(); ++i) {
     builder.build(set, sampler.batch(i), host);
     batch.copy_from(host);
-    const auto scores = model.scores(batch);
     const std::size_t B = host.targets.size();
     const auto range = std::make_pair(std::size_t(0), B);
-    const auto batch_ranks = Kokkos::subview(ranks, range);
-    target_ranks(model.execution_space_instance(), scores, batch.targets, batch_ranks);
+    detail::ranks_of_batch(model, batch, ranks);
     model.execution_space_instance().fence();
     const auto batch_host_ranks = Kokkos::subview(host_ranks, range);
-    Kokkos::deep_copy(batch_host_ranks, batch_ranks);
+    Kokkos::deep_copy(batch_host_ranks, Kokkos::subview(ranks, range));
     for (std::size_t b = 0; b < B; ++b) out.push_back(static_cast<std::size_t>(batch_host_ranks(b)));
   }
   return out;
 }
 
 // Ranks every example of `set` with the model (as evaluate_ranks) and returns the metrics.
-template <class ExecSpace, class Scalar>
-RankingMetrics evaluate(EMBSR<ExecSpace, Scalar>& model, const ExampleSet& set, std::size_t batch_size = 512) {
+template <class Model>
+RankingMetrics evaluate(Model& model, const ExampleSet& set, std::size_t batch_size = 512) {
   RankingMetrics metrics;
   for (const std::size_t rank : evaluate_ranks(model, set, batch_size)) metrics.add_rank(rank);
   return metrics;

@@ -1,8 +1,7 @@
 #pragma once
 // Ranking metrics of MODEL.md section 7: H@K, M@K (MRR@K) and NDCG@K for K in {1, 3, 5, 10, 20},
-// one relevant item (the target) per session, and the kernel that turns a [B x V] score matrix
-// into the targets' ranks with the pessimistic tie rule (an item scoring exactly the target's
-// score ranks above it), so constant scores never look good.
+// one relevant item (the target) per session. The kernel that turns a [B x V] score matrix into the
+// targets' ranks (target_ranks, pessimistic ties) is in layers/top_k.hpp, included here.
 
 #include <cmath>
 #include <cstddef>
@@ -14,6 +13,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/core/error.hpp>
+#include <embsr/layers/top_k.hpp>  // target_ranks
 
 namespace embsr {
 
@@ -103,54 +103,5 @@ struct RankingMetrics {
  private:
   double mean(double sum) const { return sessions == 0 ? 0.0 : sum / static_cast<double>(sessions); }
 };
-
-// ranks[b] = 1 + #{ v != targets[b] : scores(b, v) >= scores(b, targets[b]) } (MODEL.md 7: ties
-// count above the target, so constant scores give rank V). A NaN on either side of a comparison
-// also counts above the target (the test is !(score_v < score_target)): a NaN never looks good.
-// targets[b] outside [0, V) -> ranks[b] = 0. One team per row, a reduction over the V items.
-// scores [B x V], targets [B] (integer), ranks [B] (int32 or int64), all accessible from ExecSpace.
-template <class ExecSpace, class ScoresV, class TargetsV, class RanksV>
-void target_ranks(const ExecSpace& exec, const ScoresV& scores, const TargetsV& targets, const RanksV& ranks) {
-  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "target_ranks: ExecSpace must be a Kokkos execution space");
-  static_assert(Kokkos::is_view<ScoresV>::value && ScoresV::rank == 2, "target_ranks: scores must be a rank-2 View");
-  static_assert(Kokkos::is_view<TargetsV>::value && TargetsV::rank == 1, "target_ranks: targets must be a rank-1 View");
-  static_assert(Kokkos::is_view<RanksV>::value && RanksV::rank == 1, "target_ranks: ranks must be a rank-1 View");
-  static_assert(std::is_integral<typename TargetsV::non_const_value_type>::value, "target_ranks: targets must be integers");
-  using Rank = typename RanksV::non_const_value_type;
-  static_assert(std::is_same<typename RanksV::value_type, Rank>::value, "target_ranks: ranks must be writable");
-  static_assert(std::is_same<Rank, std::int32_t>::value || std::is_same<Rank, std::int64_t>::value,
-                "target_ranks: ranks must hold int32 or int64");
-  static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename ScoresV::memory_space>::accessible &&
-                    Kokkos::SpaceAccessibility<ExecSpace, typename TargetsV::memory_space>::accessible &&
-                    Kokkos::SpaceAccessibility<ExecSpace, typename RanksV::memory_space>::accessible,
-                "target_ranks: views must be accessible from ExecSpace");
-  const std::size_t B = targets.extent(0);
-  if (scores.extent(0) != B || ranks.extent(0) != B)
-    throw InvalidArgument("target_ranks: scores have " + std::to_string(scores.extent(0)) + " rows, targets " +
-                          std::to_string(B) + " entries, ranks " + std::to_string(ranks.extent(0)) +
-                          " entries (must all agree)");
-  if (B == 0) return;
-  using S = typename ScoresV::non_const_value_type;
-  const std::int64_t V = static_cast<std::int64_t>(scores.extent(1));
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  using Member = typename Policy::member_type;
-  Kokkos::parallel_for(
-      "embsr::metrics::target_ranks", Policy(exec, static_cast<int>(B), Kokkos::AUTO),
-      KOKKOS_LAMBDA(const Member& team) {
-        const int b = team.league_rank();
-        const std::int64_t t = static_cast<std::int64_t>(targets(b));
-        if (t < 0 || t >= V) {
-          Kokkos::single(Kokkos::PerTeam(team), [&]() { ranks(b) = Rank(0); });
-          return;
-        }
-        const S st = scores(b, t);
-        std::int64_t above = 0;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, V),
-            [&](const std::int64_t v, std::int64_t& count) { count += (v != t && !(scores(b, v) < st)) ? 1 : 0; },
-            above);
-        Kokkos::single(Kokkos::PerTeam(team), [&]() { ranks(b) = static_cast<Rank>(above + 1); });
-      });
-}
 
 }  // namespace embsr

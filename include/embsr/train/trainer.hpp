@@ -1,6 +1,8 @@
 #pragma once
 // The training loop of the paper's protocol: seeded shuffled minibatches, AMSGrad, validation after
 // every epoch, early stopping on (H@20, M@20), the best epoch's parameters evaluated on test.
+// Any session model (model/session_model.hpp): a model that learns by counting or indexing is fit
+// once on the training split (its one "epoch"), then validated, saved and tested the same way.
 //
 // Early stopping follows the authors' code with one fixed rule: an epoch improves when the relative
 // gains of validation H@20 and M@20 over the best so far sum to more than zero; training stops
@@ -24,17 +26,20 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <Kokkos_Core.hpp>
 
 #include <embsr/core/error.hpp>
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
 #include <embsr/data/preprocess.hpp>
-#include <embsr/data/ragged_batch.hpp>
 #include <embsr/io/atomic_file.hpp>
 #include <embsr/io/checkpoint.hpp>
-#include <embsr/model/embsr.hpp>
+#include <embsr/model/session_model.hpp>
 #include <embsr/optim/adam.hpp>
 #include <embsr/train/evaluate.hpp>
 #include <embsr/train/metrics.hpp>
@@ -87,16 +92,21 @@ class TrainingDiverged : public Error {
 template <class ExecSpace>
 class Trainer {
  public:
-  using Model = EMBSR<ExecSpace, float>;
+  using Model = SessionModel<ExecSpace>;
   using memory_space = typename ExecSpace::memory_space;
 
-  // `on_epoch` (optional) sees every epoch's record as soon as it is complete.
+  // `on_epoch` (optional) sees every epoch's record as soon as it is complete. The model must
+  // outlive the trainer.
   Trainer(Model& model, const PreparedData& data, TrainOptions options)
-      : model_(model), data_(data), options_(std::move(options)), adam_(model.num_parameters(), options_.adam) {
+      : model_(model), data_(data), options_(std::move(options)), adam_(num_parameters(model), options_.adam) {
     options_.validate();
     if (data_.train.empty()) throw InvalidArgument("Trainer: the training split is empty");
     state_.shuffle_seed = options_.shuffle_seed;
   }
+  // A concrete session model (EMBSR<ExecSpace, float>, PopularityModel<ExecSpace, ...>, ...).
+  template <class Concrete, class = std::enable_if_t<is_session_model<Concrete>::value>>
+  Trainer(Concrete& model, const PreparedData& data, TrainOptions options)
+      : Trainer(std::make_unique<ModelAdapter<Concrete>>(model), data, std::move(options)) {}
 
   std::function<void(const EpochRecord&)> on_epoch;
 
@@ -112,7 +122,7 @@ class Trainer {
     limits.batch_sessions = std::max(options_.batch_size, options_.eval_batch_size);
     limits.training = true;
     const Checkpoint ckpt = load_checkpoint(last_checkpoint, limits);
-    restore(ckpt, model_, &adam_);
+    restore(ckpt, model_, learns_by_gradients() ? &adam_ : nullptr);
     state_ = ckpt.training;
     best_values_.clear();
     if (state_.best_epoch <= 0) return;
@@ -157,36 +167,17 @@ class Trainer {
     BatchBuilder builder;
     HostBatch host;
     Batch<memory_space> batch;
-    for (int epoch = static_cast<int>(state_.epoch); epoch < options_.epochs; ++epoch) {
+    // A model that learns by counting or indexing learns all it can in one pass.
+    const int epochs = learns_by_gradients() ? options_.epochs : 1;
+    for (int epoch = static_cast<int>(state_.epoch); epoch < epochs; ++epoch) {
       EpochRecord record;
       record.epoch = epoch + 1;
       const auto te = std::chrono::steady_clock::now();
-      sampler.set_epoch(static_cast<std::uint64_t>(epoch));
-      ProgressBar bar(stderr, "epoch " + std::to_string(epoch + 1), sampler.num_batches(), options_.progress ? -1 : 0);
-      double loss_sum = 0;
-      for (std::size_t b = 0; b < sampler.num_batches(); ++b) {
-        builder.build(data_.train, sampler.batch(b), host);
-        batch.copy_from(host);
-        // The model checks its parameters at the start of every step (one reduction, already paid):
-        // a non-finite one there was made by the update of the previous batch.
-        double loss = 0;
-        try {
-          loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
-        } catch (const NonFiniteValue& e) {
-          diverged(epoch + 1, b, sampler.num_batches(), e.what());
-        }
-        loss_sum += loss;
-        adam_.step(model_.execution_space_instance(), model_.parameters().values(), model_.parameters().grads());
-        ++state_.global_step;
-        if (options_.progress) bar.update(b + 1, loss_sum / static_cast<double>(b + 1));
+      if (learns_by_gradients()) {
+        record.train_loss = train_epoch(epoch, sampler, builder, host, batch);
+      } else {
+        model_.fit(data_.train);
       }
-      // ... and the update of the epoch's last batch is checked here, before anything is saved.
-      try {
-        model_.check_parameters_finite();
-      } catch (const NonFiniteValue& e) {
-        diverged(epoch + 1, sampler.num_batches(), sampler.num_batches(), e.what());
-      }
-      record.train_loss = loss_sum / static_cast<double>(sampler.num_batches());
       const auto tv = std::chrono::steady_clock::now();
       record.train_seconds = std::chrono::duration<double>(tv - te).count();
       if (!data_.valid.empty()) record.valid = evaluate(model_, data_.valid, options_.eval_batch_size);
@@ -226,6 +217,37 @@ class Trainer {
   }
 
  private:
+  // One epoch of shuffled minibatch steps; returns the mean loss of its batches.
+  double train_epoch(int epoch, BatchSampler& sampler, BatchBuilder& builder, HostBatch& host,
+                     Batch<memory_space>& batch) {
+    sampler.set_epoch(static_cast<std::uint64_t>(epoch));
+    ProgressBar bar(stderr, "epoch " + std::to_string(epoch + 1), sampler.num_batches(), options_.progress ? -1 : 0);
+    double loss_sum = 0;
+    for (std::size_t b = 0; b < sampler.num_batches(); ++b) {
+      builder.build(data_.train, sampler.batch(b), host);
+      batch.copy_from(host);
+      // The model checks its parameters at the start of every step (one reduction, already paid):
+      // a non-finite one there was made by the update of the previous batch.
+      double loss = 0;
+      try {
+        loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+      } catch (const NonFiniteValue& e) {
+        diverged(epoch + 1, b, sampler.num_batches(), e.what());
+      }
+      loss_sum += loss;
+      adam_.step(model_.execution_space_instance(), model_.parameters()->values(), model_.parameters()->grads());
+      ++state_.global_step;
+      if (options_.progress) bar.update(b + 1, loss_sum / static_cast<double>(b + 1));
+    }
+    // ... and the update of the epoch's last batch is checked here, before anything is saved.
+    try {
+      model_.check_parameters_finite();
+    } catch (const NonFiniteValue& e) {
+      diverged(epoch + 1, sampler.num_batches(), sampler.num_batches(), e.what());
+    }
+    return loss_sum / static_cast<double>(sampler.num_batches());
+  }
+
   // Relative gains of H@20 and M@20 summed (MODEL.md 6; the authors' code keeps either's best).
   bool improves(const RankingMetrics& v) const {
     if (state_.best_epoch < 0) return true;
@@ -235,12 +257,13 @@ class Trainer {
   }
 
   std::vector<float> copy_values() const {
-    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model_.parameters().values());
+    if (model_.parameters() == nullptr) return {};  // a counting model: its one epoch is the best
+    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model_.parameters()->values());
     return std::vector<float>(host.data(), host.data() + host.extent(0));
   }
   void load_values(const std::vector<float>& v) {
     Kokkos::View<const float*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>> src(v.data(), v.size());
-    Kokkos::deep_copy(model_.parameters().values(), src);
+    Kokkos::deep_copy(model_.parameters()->values(), src);
   }
 
   // `batch` (0-based) is the batch whose forward pass found the problem (`batches`: after the last
@@ -267,7 +290,8 @@ class Trainer {
       state_.best_checksum = checkpoint_checksum(best_bytes);
     }
     save_checkpoint(options_.checkpoint_dir + "/last.ckpt",
-                    make_checkpoint(model_, data_.item_vocab, data_.op_vocab, &adam_, state_));
+                    make_checkpoint<ExecSpace>(model_, data_.item_vocab, data_.op_vocab, learns_by_gradients() ? &adam_ : nullptr,
+                                               state_));
     if (improved) write_file_atomically(options_.checkpoint_dir + "/best.ckpt", best_bytes);
   }
 
@@ -297,6 +321,16 @@ class Trainer {
     return true;
   }
 
+  Trainer(std::unique_ptr<Model> view, const PreparedData& data, TrainOptions options)
+      : Trainer(*view, data, std::move(options)) {
+    view_ = std::move(view);
+  }
+  static std::size_t num_parameters(const Model& model) {
+    return model.parameters() != nullptr ? model.parameters()->size() : 0;
+  }
+  bool learns_by_gradients() const { return model_.learns_by_gradients(); }
+
+  std::unique_ptr<Model> view_;  // owns the adapter of a concrete model (model_ refers to it)
   Model& model_;
   const PreparedData& data_;
   TrainOptions options_;

@@ -15,6 +15,8 @@
 
 #include "exec_spaces.hpp"
 
+namespace test_random {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 using namespace embsr;
 
 TEST_CASE("random: SplitMix64 reproduces the published reference outputs", "[random]") {
@@ -173,3 +175,5 @@ TEMPLATE_LIST_TEST_CASE("random: counter values inside kernels match the host, w
     REQUIRE(h_rolls(i) == local.below(10));
   }
 }
+
+}  // namespace test_random

@@ -1,5 +1,7 @@
-// Ragged batches: a hand-derived batch, per-session slices independent of batch company, uploads
-// to every enabled memory space (and back), buffer reuse, the sampler, and validation messages.
+// Ragged batches and their builder: a hand-derived batch, per-session slices independent of batch
+// company, the run GRU's step schedule against a brute-force sort, uploads to every enabled memory
+// space (and back), buffer reuse, the sampler, and real epochs passing the validator (whose
+// messages are tested in test_batch_validator.cpp).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,10 +14,13 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/data/preprocess.hpp>
-#include <embsr/data/ragged_batch.hpp>
+#include <embsr/batch/batch_builder.hpp>
+#include <embsr/batch/batch_validator.hpp>
 
 #include "exec_spaces.hpp"
 #include "jd_sample.hpp"
+
+namespace test_batch_builder {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 using namespace embsr;
 using V = std::vector<index_t>;
@@ -33,7 +38,7 @@ ExampleSet hand_examples() {
 }
 
 void check_equal(const HostBatch& a, const HostBatch& b) {
-  batch_detail::for_each_array(a, b, [](const char* name, const V& x, const V& y) {
+  detail::for_each_batch_array(a, b, [](const char* name, const V& x, const V& y) {
     INFO(name);
     CHECK(x == y);
   });
@@ -154,12 +159,18 @@ TEST_CASE("ragged batch: a small batch by hand", "[ragged]") {
   CHECK(s.max_macro == 4);
   CHECK(s.max_nodes == 2);
   CHECK(s.max_edges == 3);
+  // Runs: 2 1 1 | 1 | 1 1 1 1 -> the length-2 run first, then the others in index order; step 0
+  // holds all 8 runs, step 1 the one of length 2.
+  CHECK(h.run_order == V{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(h.run_step_offsets == V{0, 8, 9});
   CHECK_NOTHROW(validate_batch(h, 10, 3));
 
   const HostBatch empty = builder.build(set, V{});
   CHECK(empty.num_sessions() == 0);
   CHECK(empty.micro_offsets == V{0});
   CHECK(empty.node_in_offsets == V{0});
+  CHECK(empty.run_order.empty());
+  CHECK(empty.run_step_offsets == V{0});
   CHECK_NOTHROW(validate_batch(empty, 10, 3));
   CHECK_THROWS_WITH(builder.build(set, V{0, 3}), Contains("example id 3"));
 }
@@ -172,9 +183,12 @@ TEST_CASE("ragged batch: a session packs identically whatever shares the batch",
   for (const index_t s : {index_t(0), index_t(7), index_t(31)}) {
     builder.build(set, V{s}, h);
     const auto alone = slice(h, 0);
-    // Every array of the batch is covered by the slice (guards fields added later).
+    // Every per-session array of the batch is covered by the slice (guards fields added later).
+    // The run GRU's schedule (run_order, run_step_offsets) is batch-wide by design: it is checked
+    // against a brute-force sort in "the run GRU schedule is the stable sort of the runs by length".
     h.for_each([&](const char* name, const V&) {
       const std::string field(name);
+      if (field == "run_order") return;
       if (field.size() < 8 || field.substr(field.size() - 8) != "_offsets" || field == "node_in_offsets" ||
           field == "node_out_offsets")
         CHECK(alone.count(field) == 1);
@@ -229,7 +243,7 @@ TEMPLATE_LIST_TEST_CASE("ragged batch: upload to the memory space and back", "[r
   CHECK(batch.micro_items.extent(0) == 9);
   CHECK(batch.node_in_offsets.extent(0) == 6);
   CHECK(batch.micro_items.label() == "embsr::Batch::micro_items");
-  batch_detail::for_each_array(hand, batch, [](const char* name, const V& host, const auto& view) {
+  detail::for_each_batch_array(hand, batch, [](const char* name, const V& host, const auto& view) {
     INFO(name);
     const auto mirror = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), view);
     REQUIRE(mirror.extent(0) == host.size());
@@ -309,58 +323,6 @@ TEST_CASE("ragged batch: the sampler is reproducible and covers every example on
   CHECK(none.num_batches() == 0);
 }
 
-TEST_CASE("ragged batch: validation names the session and the field", "[ragged]") {
-  BatchBuilder builder;
-  // Positions 0, 1, 2 hold examples 2, 0, 1 (so position and example id differ).
-  const HostBatch good = builder.build(hand_examples(), V{2, 0, 1});
-  REQUIRE_NOTHROW(validate_batch(good, 10, 3));
-  // Example 0's target is item 9.
-  CHECK_THROWS_WITH(validate_batch(good, 9, 3), Contains("session 1 (example 0)") && Contains("'targets'"));
-
-  struct Case {
-    const char* what;
-    void (*corrupt)(HostBatch&);
-    const char* session;
-    const char* field;
-  };
-  const std::vector<Case> cases{
-      {"item out of range", [](HostBatch& h) { h.micro_items[static_cast<std::size_t>(h.micro_offsets[1])] = 10; },
-       "session 1 (example 0)", "'micro_items'"},
-      {"operation out of range", [](HostBatch& h) { h.micro_ops[static_cast<std::size_t>(h.micro_offsets[2])] = 3; },
-       "session 2 (example 1)", "'micro_ops'"},
-      {"next operation", [](HostBatch& h) { h.next_ops[0] = -1; }, "session 0 (example 2)", "'next_ops'"},
-      {"empty session", [](HostBatch& h) { h.micro_offsets[1] = 0; }, "session 0 (example 2)", "'micro_offsets'"},
-      {"wrong edge count", [](HostBatch& h) { h.edge_offsets[1] -= 1; }, "session 0 (example 2)", "'edge_offsets'"},
-      {"edge destination", [](HostBatch& h) { h.edge_dst[0] = h.edge_src[0]; }, "session 0 (example 2)", "'edge_dst'"},
-      {"incidence order",
-       [](HostBatch& h) {
-         const auto lo = static_cast<std::size_t>(h.node_in_offsets[1]);  // node 1 has in-edges {0, 2}
-         std::swap(h.node_in_edges[lo], h.node_in_edges[lo + 1]);
-       },
-       "session 0 (example 2)", "'node_in_edges'"},
-      {"run end", [](HostBatch& h) { h.run_end[static_cast<std::size_t>(h.macro_offsets[1])] += 1; },
-       "session 1 (example 0)", "'run_"},
-      {"macro alias", [](HostBatch& h) { h.macro_alias[static_cast<std::size_t>(h.macro_offsets[1])] += 1; },
-       "session 1 (example 0)", "'macro_alias'"},
-      {"node session", [](HostBatch& h) { h.node_session.back() = 0; }, "session 2 (example 1)", "'node_session'"},
-      {"node item out of range", [](HostBatch& h) { h.node_items[0] = -2; }, "session 0 (example 2)", "'node_items'"},
-  };
-  for (const Case& c : cases) {
-    INFO(c.what);
-    HostBatch bad = good;
-    c.corrupt(bad);
-    CHECK_THROWS_AS(validate_batch(bad, 10, 3), InvalidArgument);
-    CHECK_THROWS_WITH(validate_batch(bad, 10, 3), Contains(c.session) && Contains(c.field));
-  }
-
-  HostBatch short_array = good;
-  short_array.micro_alias.pop_back();
-  CHECK_THROWS_WITH(validate_batch(short_array, 10, 3), Contains("'micro_alias'") && Contains("8 entries, expected 9"));
-  HostBatch short_labels = good;
-  short_labels.next_ops.pop_back();
-  CHECK_THROWS_WITH(validate_batch(short_labels, 10, 3), Contains("'next_ops'"));
-}
-
 TEST_CASE("ragged batch: every batch of a real epoch is valid and covers the split", "[ragged][data]") {
   const PreparedData& data = jd().data;
   const ExampleSet& set = data.train;
@@ -385,3 +347,59 @@ TEST_CASE("ragged batch: every batch of a real epoch is valid and covers the spl
   CHECK(seen.size() == set.size());
   CHECK(micro == set.num_events());
 }
+
+namespace {
+
+// The schedule by brute force: runs stable-sorted by length, descending; count_s = runs longer
+// than s; offsets are the prefix sums of the counts.
+std::pair<V, V> brute_force_schedule(const HostBatch& h) {
+  const std::size_t N = h.run_begin.size();
+  auto length = [&](index_t k) { return h.run_end[static_cast<std::size_t>(k)] - h.run_begin[static_cast<std::size_t>(k)]; };
+  V order(N);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return length(a) > length(b); });
+  index_t longest = 0;
+  for (std::size_t k = 0; k < N; ++k) longest = std::max(longest, length(static_cast<index_t>(k)));
+  V offsets{0};
+  for (index_t s = 0; s < longest; ++s) {
+    index_t count = 0;
+    for (std::size_t k = 0; k < N; ++k) count += length(static_cast<index_t>(k)) > s ? 1 : 0;
+    offsets.push_back(offsets.back() + count);
+  }
+  return {order, offsets};
+}
+
+}  // namespace
+
+TEST_CASE("ragged batch: the run GRU schedule is the stable sort of the runs by length", "[ragged][schedule]") {
+  const ExampleSet& set = jd().data.train;
+  BatchBuilder builder;
+  HostBatch h;
+  // Whole shuffled epochs (batches of 64 and of 1), and batches mixing one long session with short ones.
+  for (const std::size_t batch_size : {std::size_t(64), std::size_t(1)}) {
+    BatchSampler sampler(set.size(), batch_size, true, 7);
+    const std::size_t batches = std::min<std::size_t>(sampler.num_batches(), 40);
+    for (std::size_t b = 0; b < batches; ++b) {
+      builder.build(set, sampler.batch(b), h);
+      const auto [order, offsets] = brute_force_schedule(h);
+      INFO("batch " << b << " of size " << batch_size);
+      CHECK(h.run_order == order);
+      CHECK(h.run_step_offsets == offsets);
+      CHECK(h.run_step_offsets.back() == h.sizes().num_micro);  // the packed rows tile the micro-behaviors
+    }
+  }
+  ExampleSet mixed;
+  mixed.add(V{1, 1, 1, 1, 1, 2, 2, 3}, V{0, 1, 2, 0, 1, 2, 0, 1}, 4, 0, 0, 0.0);
+  mixed.add(V{5}, V{1}, 4, 0, 1, 1.0);
+  mixed.add(V{6, 6, 7, 7}, V{0, 0, 1, 1}, 4, 0, 2, 2.0);
+  builder.build(mixed, V{1, 0, 2, 0}, h);
+  const auto [order, offsets] = brute_force_schedule(h);
+  CHECK(h.run_order == order);
+  CHECK(h.run_step_offsets == offsets);
+  // Runs: [5] | [1x5] [2x2] [3] | [6x2] [7x2] | [1x5] [2x2] [3] -> lengths 1 5 2 1 2 2 5 2 1.
+  CHECK(h.run_order == V{1, 6, 2, 4, 5, 7, 0, 3, 8});
+  CHECK(h.run_step_offsets == V{0, 9, 15, 17, 19, 21});
+  CHECK_NOTHROW(validate_batch(h, 10, 3));
+}
+
+}  // namespace test_batch_builder

@@ -5,7 +5,9 @@
 #include <map>
 #include <vector>
 
-#include <embsr/data/session_structure.hpp>
+#include <embsr/graph/session_structure.hpp>
+
+namespace test_session_structure {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 using namespace embsr;
 using V = std::vector<index_t>;
@@ -118,3 +120,5 @@ TEST_CASE("session structure: reuse keeps no stale state and does not reallocate
   CHECK(s.distinct().data() == distinct);
   CHECK(s.num_distinct() == 37);
 }
+
+}  // namespace test_session_structure

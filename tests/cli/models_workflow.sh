@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The registry through the tools (issue 12): embsr-train --list-models lists every model;
+# --model s-pop and --model embsr-ns train, evaluate and save checkpoints that embsr-recommend
+# serves, reading the model's name from the file; options a model does not take, unknown models and
+# training flags for a counting model are errors that say so.
+#   models_workflow.sh BUILD_EXAMPLES_DIR REPO_DATA_DIR SCRATCH_DIR
+set -euo pipefail
+bin="$1"; data="$2"; work="$3"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+rm -rf "$work"; mkdir -p "$work"
+export OMP_PROC_BIND=false OMP_NUM_THREADS=2
+fail() { echo "models workflow: $*" >&2; exit 1; }
+files=("$data/jd_appliances/HUP_Data/JD_Applicances_sample" "$data/jd_appliances/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample")
+common=(--format jd "${files[@]}" --min-support 5 --max-length 40 --no-progress)
+
+"$bin/embsr-train" --list-models > "$work/models.txt"
+for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf; do
+  grep -qE "^$name +(gradients|counting) " "$work/models.txt" || fail "--list-models does not list $name"
+done
+
+session='{"session": [{"item": "1169504", "operation": "SearchList2Product"}, {"item": "3170510", "operation": "Cart"}]}'
+for model in s-pop embsr-ns; do
+  extra=()
+  [[ "$model" == embsr-ns ]] && extra=(--d 8 --epochs 1 --batch 256)
+  "$bin/embsr-train" "${common[@]}" --model "$model" "${extra[@]}" --output "$work/$model" > "$work/$model.log"
+  for f in best.ckpt last.ckpt metrics.json; do test -s "$work/$model/$f" || fail "$model: missing $f"; done
+  grep -q "\"model\": \"$model\"" "$work/$model/metrics.json" || fail "$model: metrics.json does not name the model"
+  grep -q '"H@20"' "$work/$model/metrics.json" || fail "$model: no test metrics"
+  printf '%s\n' "$session" | "$bin/embsr-recommend" --model "$work/$model/best.ckpt" --k 3 > "$work/$model.jsonl"
+  test "$(wc -l < "$work/$model.jsonl")" -eq 1 || fail "$model: no answer"
+  grep -q '"items":\["' "$work/$model.jsonl" || fail "$model: no items: $(cat "$work/$model.jsonl")"
+done
+# S-POP puts the session's own items first (most frequent, then most popular).
+grep -qE '"items":\["(3170510|1169504)","(3170510|1169504)"' "$work/s-pop.jsonl" || fail "s-pop: $(cat "$work/s-pop.jsonl")"
+
+"$here/expect_failure.sh" "unknown model 'sr-gnn'.*known: pop, s-pop, embsr" "$bin/embsr-train" "${common[@]}" --model sr-gnn
+"$here/expect_failure.sh" "model 's-pop' does not take --d" "$bin/embsr-train" "${common[@]}" --model s-pop --d 8
+"$here/expect_failure.sh" "model 's-pop' learns by counting.*--epochs" "$bin/embsr-train" "${common[@]}" --model s-pop --epochs 3
+"$here/expect_failure.sh" "does not take option 'neighbours'" "$bin/embsr-train" "${common[@]}" --model embsr --option neighbours=5
+"$here/expect_failure.sh" "option 'd': 'x' is not an integer" "$bin/embsr-train" "${common[@]}" --option d=x
+echo "models workflow OK"
