@@ -2,8 +2,12 @@
 // host-to-device copy, forward pass, top-k on the device, copy back) as p50 / p99, and the
 // throughput of batches of many sessions. Random parameters: timing does not depend on training.
 //
-//   bench_inference [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--k 20]
+//   bench_inference [--model embsr] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--k 20]
 //                   [--calls 300] [--batch 512] [--batches 5]
+//
+// --model NAME: any registered model (embsr-train --list-models), built through the registry and
+// served through the session-model interface, as embsr-recommend does; a model that learns by
+// counting is fit on the synthetic sessions first, and the fit is timed (its "training").
 #include <embsr/embsr.hpp>
 
 #include <sys/resource.h>
@@ -33,6 +37,7 @@ double percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   Kokkos::ScopeGuard kokkos(argc, argv);
   int items = 183562, ops = 6, max_length = 50, d = 100, k = 20, calls = 300, batch_size = 512, batches = 5;
+  std::string model_name = "embsr";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&] {
@@ -42,7 +47,13 @@ int main(int argc, char** argv) {
       }
       return std::atoi(argv[++i]);
     };
-    if (a == "--items") items = value();
+    if (a == "--model") {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_inference: --model needs a value\n");
+        return 2;
+      }
+      model_name = argv[++i];
+    } else if (a == "--items") items = value();
     else if (a == "--ops") ops = value();
     else if (a == "--max-length") max_length = value();
     else if (a == "--d") d = value();
@@ -52,7 +63,7 @@ int main(int argc, char** argv) {
     else if (a == "--batches") batches = value();
     else if (a.rfind("--kokkos", 0) != 0) {
       std::fprintf(stderr,
-                   "usage: bench_inference [--items V] [--ops O] [--max-length L] [--d D] [--k K] [--calls N] "
+                   "usage: bench_inference [--model NAME] [--items V] [--ops O] [--max-length L] [--d D] [--k K] [--calls N] "
                    "[--batch B] [--batches N]\n");
       return 2;
     }
@@ -63,16 +74,22 @@ int main(int argc, char** argv) {
   }
   using Exec = Kokkos::DefaultExecutionSpace;
   using M = Exec::memory_space;
-  embsr::Config config;
-  config.num_items = items;
-  config.num_ops = ops;
-  config.d = d;
-  config.max_length = max_length;
-  embsr::EMBSR<Exec, float> model(config);
-  model.freeze();  // as embsr::Recommender does: the normalised item table is computed once
+  embsr::ModelOptions options;
+  options.set("num_items", items).set("num_ops", ops).set("max_length", max_length);
+  if (embsr::find_model_spec(model_name).option("d") != nullptr) options.set("d", d);
+  const auto model = embsr::make_model<Exec>(model_name, options);
   const embsr::ExampleSet set = embsr::bench::synthetic_sessions(std::max(calls, batch_size), items, ops, max_length, 7);
-  std::printf("bench_inference: |V|=%d, |O|=%d, d=%d, t<=%d, top-%d, %s with %d threads\n", items, ops, d, max_length,
-              k, Exec::name(), Exec().concurrency());
+  double fit_seconds = 0;
+  if (!model->learns_by_gradients()) {
+    const auto t0 = Clock::now();
+    model->fit(set);
+    fit_seconds = seconds_since(t0);
+  }
+  model->freeze();  // as embsr::Recommender does (EMBSR: the normalised item table is computed once)
+  std::printf("bench_inference: %s, |V|=%d, |O|=%d, d=%d, t<=%d, top-%d, %s with %d threads\n", model_name.c_str(), items,
+              ops, d, max_length, k, Exec::name(), Exec().concurrency());
+  if (!model->learns_by_gradients())
+    std::printf("fit on %zu sessions: %.4f s\n", set.size(), fit_seconds);
 
   embsr::BatchBuilder builder;
   embsr::HostBatch host;
@@ -85,7 +102,7 @@ int main(int argc, char** argv) {
     const auto range = embsr::bench::id_range(first, count);
     builder.build(set, embsr::Span<const embsr::index_t>(range.data(), range.size()), host);
     batch.copy_from(host);
-    model.top_k(batch, k, ids, values);
+    model->top_k(batch, k, ids, values);
     if (host_ids.extent(0) != ids.extent(0) || host_ids.extent(1) != ids.extent(1)) host_ids = Kokkos::create_mirror_view(ids);
     Kokkos::deep_copy(host_ids, ids);
     checksum += static_cast<std::size_t>(host_ids(0, 0));
@@ -116,10 +133,10 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &usage);
   const double rss = static_cast<double>(usage.ru_maxrss) / 1024.0;
   std::printf("peak resident memory: %.1f MiB (checksum %zu)\n", rss, checksum);
-  std::printf("{\"impl\": \"embsr-infer\", \"backend\": \"%s\", \"threads\": %d, \"items\": %d, \"d\": %d, \"max_length\": %d, "
+  std::printf("{\"impl\": \"embsr-infer\", \"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"items\": %d, \"d\": %d, \"max_length\": %d, "
               "\"k\": %d, \"batch1_p50_ms\": %.4f, \"batch1_p99_ms\": %.4f, \"batch\": %d, \"batch_sessions_per_second\": %.1f, "
               "\"peak_rss_mib\": %.1f}\n",
-              Exec::name(), Exec().concurrency(), items, d, max_length, k, 1e3 * p50, 1e3 * p99, batch_size, batch_size / median,
+              model_name.c_str(), Exec::name(), Exec().concurrency(), items, d, max_length, k, 1e3 * p50, 1e3 * p99, batch_size, batch_size / median,
               rss);
   return 0;
 }

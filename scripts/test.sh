@@ -27,9 +27,12 @@ while [[ $# -gt 0 ]]; do
     --sanitize) setup_args=(--build-dir "$root/build-asan" --build-type Sanitize --sanitize)
                 ctest_exclude="oracle.selfcheck|install.consumer_project|whole-model gradients match finite differences|are memorised"
                 shift ;;
+    # Unity build of the test executable (EMBSR_UNITY_TESTS, tests/CMakeLists.txt): nvcc re-parses
+    # Kokkos/Catch2/Eigen for host and device and recompiles the model's kernels in every test file;
+    # in batches of 8 files it does so once per batch (CI, from scratch: @UNITY_NUMBERS@).
     --cuda) cuda=1
-            if [[ $has_gpu -eq 1 ]]; then setup_args=(--build-dir "$root/build-cuda" --cuda)
-            else setup_args=(--build-dir "$root/build-cuda-check" --cuda --build-type CompileCheck); fi
+            if [[ $has_gpu -eq 1 ]]; then setup_args=(--build-dir "$root/build-cuda" --cuda -- -DEMBSR_UNITY_TESTS=ON)
+            else setup_args=(--build-dir "$root/build-cuda-check" --cuda --build-type CompileCheck -- -DEMBSR_UNITY_TESTS=ON); fi
             shift ;;
     # Against Debian's Kokkos: the packaging check, the batches and the whole model on Serial (the
     # layers' own tests already run on this backend in the main pass; this keeps CI short).

@@ -50,7 +50,7 @@ TEMPLATE_LIST_TEST_CASE("gemm: all transpose combinations, alpha and beta, libra
       Kokkos::deep_copy(C2, C);
       const auto c0 = embsr::test::to_vector(C);
       embsr::gemm(Exec(), ta, tb, 0.5, A, B, 2.0, C);
-      embsr::gemm_detail::kokkos_gemm(Exec(), ta, tb, 0.5, A, B, 2.0, C2);
+      embsr::detail::kokkos_gemm(Exec(), ta, tb, 0.5, A, B, 2.0, C2);
       Kokkos::fence();
       const auto ref = reference(ta, tb, embsr::test::to_vector(A), embsr::test::to_vector(B), m, n, k);
       const auto got = embsr::test::to_vector(C), got2 = embsr::test::to_vector(C2);
@@ -83,7 +83,7 @@ TEMPLATE_LIST_TEST_CASE("gemm: float, one-row (short and long), one-column and k
         embsr::test::fill_random(C, 13);
         Kokkos::deep_copy(C2, C);
         embsr::gemm(Exec(), ta, tb, 1.5f, A, B, -0.5f, C);
-        embsr::gemm_detail::kokkos_gemm(Exec(), ta, tb, 1.5f, A, B, -0.5f, C2);
+        embsr::detail::kokkos_gemm(Exec(), ta, tb, 1.5f, A, B, -0.5f, C2);
         Kokkos::fence();
         const auto got = embsr::test::to_vector(C), want = embsr::test::to_vector(C2);
         for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(1e-5).margin(1e-5));

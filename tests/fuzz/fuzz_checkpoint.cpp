@@ -23,7 +23,7 @@ void repatch(std::vector<unsigned char>& b) {
   const std::uint64_t size = b.size();
   for (int i = 0; i < 8; ++i) b[16 + static_cast<std::size_t>(i)] = static_cast<unsigned char>((size >> (8 * i)) & 0xff);
   const std::size_t body = b.size() - 8;
-  const std::uint64_t h = embsr::checkpoint_detail::fnv1a64(b.data(), body);
+  const std::uint64_t h = embsr::detail::fnv1a64(b.data(), body);
   for (int i = 0; i < 8; ++i) b[body + static_cast<std::size_t>(i)] = static_cast<unsigned char>((h >> (8 * i)) & 0xff);
 }
 
@@ -37,14 +37,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.memory_bytes = 256ULL << 20;
   embsr::Checkpoint ck;
   try {
-    ck = embsr::checkpoint_detail::decode("fuzz.ckpt", file.data(), file.size(), limits, limits.memory_bytes);
+    ck = embsr::detail::decode_checkpoint_bytes("fuzz.ckpt", file.data(), file.size(), limits, limits.memory_bytes);
   } catch (const embsr::DataError&) {
     return 0;
   }
   // Accepted: it must be consistent, so it encodes, and the encoding reads back.
   const std::string again = embsr::encode_checkpoint(ck);
   const auto* bytes = reinterpret_cast<const unsigned char*>(again.data());
-  const embsr::Checkpoint back = embsr::checkpoint_detail::decode("again.ckpt", bytes, again.size(), limits, limits.memory_bytes);
+  const embsr::Checkpoint back = embsr::detail::decode_checkpoint_bytes("again.ckpt", bytes, again.size(), limits, limits.memory_bytes);
   if (back.values != ck.values || back.entries.size() != ck.entries.size()) std::abort();
   return 0;
 }

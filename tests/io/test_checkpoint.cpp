@@ -466,7 +466,7 @@ void repatch(std::vector<char>& b) {
   const std::uint64_t size = b.size();
   for (int i = 0; i < 8; ++i) b[16 + static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * i)) & 0xff);
   const std::size_t body = b.size() - 8;
-  const std::uint64_t h = embsr::checkpoint_detail::fnv1a64(reinterpret_cast<const unsigned char*>(b.data()), body);
+  const std::uint64_t h = embsr::detail::fnv1a64(reinterpret_cast<const unsigned char*>(b.data()), body);
   for (int i = 0; i < 8; ++i) b[body + static_cast<std::size_t>(i)] = static_cast<char>((h >> (8 * i)) & 0xff);
 }
 void put_i32(std::vector<char>& b, std::size_t at, std::int32_t v) {
@@ -477,7 +477,7 @@ constexpr std::size_t kNumItemsAt = 24, kDAt = 32, kMaxLengthAt = 36, kGnnStepsA
 
 // The bytes of a checkpoint, written without the writer's checks (as a hostile tool would).
 std::vector<char> raw_bytes(const embsr::Checkpoint& ck) {
-  const std::string s = embsr::checkpoint_detail::encode(ck);
+  const std::string s = embsr::detail::encode_checkpoint_bytes(ck);
   return std::vector<char>(s.begin(), s.end());
 }
 
@@ -485,7 +485,7 @@ std::vector<char> raw_bytes(const embsr::Checkpoint& ck) {
 // options, no tables), written here independently of the library, which only reads it now.
 std::vector<char> encode_version2(const embsr::Checkpoint& ck) {
   const embsr::Config c = config_of(ck);
-  embsr::checkpoint_detail::Writer w;
+  embsr::detail::CheckpointWriter w;
   w.bytes("EMBSRCKP", 8);
   w.u32(2);
   w.u32(0);

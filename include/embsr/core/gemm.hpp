@@ -44,7 +44,7 @@ inline const char* host_gemm_library() {
 #endif
 }
 
-namespace gemm_detail {
+namespace detail {
 
 template <class V>
 auto eigen_map(const V& v) {
@@ -147,7 +147,7 @@ void cublas_gemm(const ExecSpace& exec, Trans ta, Trans tb, S alpha, const AV& A
 }
 #endif
 
-}  // namespace gemm_detail
+}  // namespace detail
 
 template <class ExecSpace, class AV, class BV, class CV>
 void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_value_type alpha, const AV& A, const BV& B,
@@ -191,7 +191,7 @@ void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_valu
     // a BLAS GEMM first packs all of it (a batch-1 request's scoring took 2.4x longer through sgemm).
     if constexpr (blas) {
       if (m > 1 && n > 1) {
-        gemm_detail::blas_gemm(ta, tb, alpha, A, B, beta, C, static_cast<int>(ak));
+        detail::blas_gemm(ta, tb, alpha, A, B, beta, C, static_cast<int>(ak));
         return;
       }
     }
@@ -207,16 +207,16 @@ void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_valu
                              const std::size_t j1 = n * static_cast<std::size_t>(p + 1) / parts;
                              const auto cp = Kokkos::subview(C, Kokkos::ALL, Kokkos::make_pair(j0, j1));
                              if (tb == Trans::Yes)
-                               gemm_detail::eigen_gemm(ta, tb, alpha, A,
+                               detail::eigen_gemm(ta, tb, alpha, A,
                                                        Kokkos::subview(B, Kokkos::make_pair(j0, j1), Kokkos::ALL), beta, cp);
                              else
-                               gemm_detail::eigen_gemm(ta, tb, alpha, A,
+                               detail::eigen_gemm(ta, tb, alpha, A,
                                                        Kokkos::subview(B, Kokkos::ALL, Kokkos::make_pair(j0, j1)), beta, cp);
                            });
       exec.fence();
       return;
     }
-    gemm_detail::eigen_gemm(ta, tb, alpha, A, B, beta, C);
+    detail::eigen_gemm(ta, tb, alpha, A, B, beta, C);
   } else {
 #if defined(KOKKOS_ENABLE_CUDA)
     constexpr bool cuda_blas =
@@ -227,11 +227,11 @@ void gemm(const ExecSpace& exec, Trans ta, Trans tb, typename CV::non_const_valu
         Kokkos::SpaceAccessibility<Kokkos::Cuda, typename BV::memory_space>::accessible &&
         Kokkos::SpaceAccessibility<Kokkos::Cuda, typename CV::memory_space>::accessible;
     if constexpr (cuda_blas) {
-      gemm_detail::cublas_gemm(exec, ta, tb, alpha, A, B, beta, C, static_cast<int>(ak));
+      detail::cublas_gemm(exec, ta, tb, alpha, A, B, beta, C, static_cast<int>(ak));
       return;
     }
 #endif
-    gemm_detail::kokkos_gemm(exec, ta, tb, alpha, A, B, beta, C);
+    detail::kokkos_gemm(exec, ta, tb, alpha, A, B, beta, C);
   }
 }
 

@@ -21,7 +21,7 @@
 
 namespace embsr {
 
-namespace random_detail {
+namespace detail {
 // SplitMix64's increment: odd, so the state walks through all 2^64 values before repeating.
 KOKKOS_INLINE_FUNCTION constexpr std::uint64_t golden_gamma() { return 0x9e3779b97f4a7c15ULL; }
 // Odd multiplier that spreads stream numbers before they are mixed with the seed.
@@ -37,7 +37,7 @@ KOKKOS_INLINE_FUNCTION constexpr void mul_wide(std::uint64_t a, std::uint64_t b,
   lo = (mid << 32) | (p0 & mask);
   hi = p3 + (p1 >> 32) + (p2 >> 32) + (mid >> 32);
 }
-}  // namespace random_detail
+}  // namespace detail
 
 // SplitMix64's output function: a bijection on 64-bit words with full avalanche.
 KOKKOS_INLINE_FUNCTION constexpr std::uint64_t mix64(std::uint64_t z) {
@@ -50,7 +50,7 @@ KOKKOS_INLINE_FUNCTION constexpr std::uint64_t mix64(std::uint64_t z) {
 // (every step is a bijection in `stream`). Use separate seeds or stream ranges per purpose
 // (shuffling, dropout, init) so that their sequences do not coincide.
 KOKKOS_INLINE_FUNCTION constexpr std::uint64_t stream_key(std::uint64_t seed, std::uint64_t stream) {
-  return mix64(mix64(seed + random_detail::golden_gamma()) ^ (stream * random_detail::stream_multiplier()));
+  return mix64(mix64(seed + detail::golden_gamma()) ^ (stream * detail::stream_multiplier()));
 }
 
 // Uniform in [0, 1) with 53 random bits (every value is a multiple of 2^-53).
@@ -65,7 +65,7 @@ KOKKOS_INLINE_FUNCTION constexpr float to_unit_float(std::uint64_t bits) {
 // Random-access form: the counter-th (0-based) output of Rng(seed, stream).
 KOKKOS_INLINE_FUNCTION constexpr std::uint64_t counter_random(std::uint64_t seed, std::uint64_t stream,
                                                               std::uint64_t counter) {
-  return mix64(stream_key(seed, stream) + random_detail::golden_gamma() * (counter + 1));
+  return mix64(stream_key(seed, stream) + detail::golden_gamma() * (counter + 1));
 }
 
 // counter_random with the stream key computed once; a trivially copyable value that kernels
@@ -75,7 +75,7 @@ class CounterRng {
   KOKKOS_INLINE_FUNCTION constexpr CounterRng(std::uint64_t seed, std::uint64_t stream)
       : key_(stream_key(seed, stream)) {}
   KOKKOS_INLINE_FUNCTION constexpr std::uint64_t operator()(std::uint64_t counter) const {
-    return mix64(key_ + random_detail::golden_gamma() * (counter + 1));
+    return mix64(key_ + detail::golden_gamma() * (counter + 1));
   }
   KOKKOS_INLINE_FUNCTION constexpr double uniform(std::uint64_t counter) const {
     return to_unit_double((*this)(counter));
@@ -98,7 +98,7 @@ class Rng {
       : state_(stream_key(seed, stream)) {}
 
   KOKKOS_INLINE_FUNCTION constexpr std::uint64_t next() {
-    state_ += random_detail::golden_gamma();
+    state_ += detail::golden_gamma();
     return mix64(state_);
   }
 
@@ -107,10 +107,10 @@ class Rng {
   KOKKOS_INLINE_FUNCTION constexpr std::uint64_t below(std::uint64_t n) {
     if (n == 0) return 0;
     std::uint64_t hi = 0, lo = 0;
-    random_detail::mul_wide(next(), n, hi, lo);
+    detail::mul_wide(next(), n, hi, lo);
     if (lo < n) {
       const std::uint64_t threshold = (0 - n) % n;  // 2^64 mod n
-      while (lo < threshold) random_detail::mul_wide(next(), n, hi, lo);
+      while (lo < threshold) detail::mul_wide(next(), n, hi, lo);
     }
     return hi;
   }

@@ -87,7 +87,7 @@ inline std::size_t split_boundary(std::size_t n, double cumulative_fraction) {
   return std::min(n, static_cast<std::size_t>(b));
 }
 
-namespace preprocess_detail {
+namespace detail {
 // Writes session s's micro-behaviors that survive the filter into items / ops (dense new item
 // ids) and returns the input length p: the target is items[p], its operation ops[p], the input is
 // [0, p). Returns 0 when the session yields no example.
@@ -107,7 +107,7 @@ inline std::size_t extract(const SessionDataset& data, std::size_t s, const std:
   while (p > 0 && items[p] == items[p - 1]) --p;
   return p;
 }
-}  // namespace preprocess_detail
+}  // namespace detail
 
 inline PreparedData preprocess(const SessionDataset& data, const PreprocessOptions& options = {}) {
   options.validate();
@@ -140,7 +140,7 @@ inline PreparedData preprocess(const SessionDataset& data, const PreprocessOptio
   for (std::size_t s = 0; s < data.num_sessions(); ++s) {
     if (std::isnan(data.order_keys()[s]))
       throw InvalidArgument("preprocess: session '" + data.keys()[s] + "' has a NaN order key");
-    if (preprocess_detail::extract(data, s, remap, items, ops) > 0)
+    if (detail::extract(data, s, remap, items, ops) > 0)
       kept.push_back(s);
     else
       ++stats.sessions_too_short;
@@ -162,7 +162,7 @@ inline PreparedData preprocess(const SessionDataset& data, const PreprocessOptio
     set.reserve(end - begin, (end - begin) * std::min<std::size_t>(max_length, 16));
     for (std::size_t r = begin; r < end; ++r) {
       const std::size_t s = kept[r];
-      const std::size_t p = preprocess_detail::extract(data, s, remap, items, ops);
+      const std::size_t p = detail::extract(data, s, remap, items, ops);
       const std::size_t first = p > max_length ? p - max_length : 0;
       if (first > 0) {
         ++stats.truncated_sessions;

@@ -102,7 +102,7 @@ inline std::string model_problem(const Checkpoint& ck, const CheckpointLimits& l
 // and is consistent as a container. "" if so.
 inline std::string checkpoint_problem(const Checkpoint& ck) {
   if (std::string p = model_problem(ck, CheckpointLimits{}, 0, 0, /*recheck_legacy=*/true); !p.empty()) return p;
-  return checkpoint_detail::check_contents(ck);
+  return detail::checkpoint_contents_problem(ck);
 }
 
 template <class ExecSpace>
@@ -132,7 +132,7 @@ inline Checkpoint load_checkpoint(const std::string& path, const CheckpointLimit
 inline std::uint64_t save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   if (const std::string problem = detail::checkpoint_problem(ckpt); !problem.empty())
     throw InvalidArgument("save_checkpoint('" + path + "'): checkpoint: " + problem);
-  const std::string bytes = checkpoint_detail::encode(ckpt);
+  const std::string bytes = detail::encode_checkpoint_bytes(ckpt);
   write_file_atomically(path, bytes);
   return checkpoint_checksum(bytes);
 }

@@ -30,7 +30,7 @@
 // Writing goes through write_file_atomically (io/atomic_file.hpp): a crash leaves the old file or
 // the new one under the path, never half a file.
 //
-// Reading trusts nothing, the checksum included (anyone can recompute an FNV): decode allocates
+// Reading trusts nothing, the checksum included (anyone can recompute an FNV): decode_checkpoint_bytes allocates
 // nothing that the bytes of the file do not hold, in this order:
 //   1. the file's size against the memory limit, the magic, the version, the size field, the checksum;
 //   2. every count (options, vocabularies, entries, tables, arrays) against the bytes that remain,
@@ -107,8 +107,8 @@ struct Checkpoint {
   bool has_optimizer = false;
   OptimizerState optimizer;
   TrainingState training;
-  std::uint32_t file_version = kCheckpointVersion;  // set by decode: the version read (not stored)
-  std::uint64_t file_checksum = 0;  // set by decode: the file's trailer (not stored)
+  std::uint32_t file_version = kCheckpointVersion;  // set by decode_checkpoint_bytes: the version read (not stored)
+  std::uint64_t file_checksum = 0;  // set by decode_checkpoint_bytes: the file's trailer (not stored)
 };
 
 // What load_checkpoint may let a checkpoint cost, checked before anything is built from it.
@@ -122,15 +122,15 @@ struct CheckpointLimits {
   bool training = false;
 };
 
-namespace checkpoint_detail {
+namespace detail {
 
-inline constexpr char kMagic[8] = {'E', 'M', 'B', 'S', 'R', 'C', 'K', 'P'};
-inline constexpr std::size_t kHeaderBytes = 8 + 4 + 4 + 8;
-inline constexpr std::size_t kChecksumBytes = 8;
-inline constexpr std::size_t kMinEntryBytes = 4 * 8;  // name length, offset, rows, cols
-inline constexpr std::size_t kMinTableBytes = 4 * 8;  // name length, rows, cols, value count
-inline constexpr std::size_t kMinOptionBytes = 2 * 8; // key length, value length
-inline constexpr std::uint64_t kAnyCount = ~std::uint64_t(0);
+inline constexpr char kCheckpointMagic[8] = {'E', 'M', 'B', 'S', 'R', 'C', 'K', 'P'};
+inline constexpr std::size_t kCheckpointHeaderBytes = 8 + 4 + 4 + 8;
+inline constexpr std::size_t kCheckpointTrailerBytes = 8;
+inline constexpr std::size_t kCheckpointMinEntryBytes = 4 * 8;  // name length, offset, rows, cols
+inline constexpr std::size_t kCheckpointMinTableBytes = 4 * 8;  // name length, rows, cols, value count
+inline constexpr std::size_t kCheckpointMinOptionBytes = 2 * 8; // key length, value length
+inline constexpr std::uint64_t kCheckpointAnyCount = ~std::uint64_t(0);
 
 inline std::uint64_t fnv1a64(const unsigned char* data, std::size_t n) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -149,7 +149,7 @@ inline bool host_is_little_endian() {
 }
 
 // Appends little-endian fixed-width fields to a byte buffer.
-class Writer {
+class CheckpointWriter {
  public:
   void u8(std::uint8_t x) { buf_.push_back(static_cast<char>(x)); }
   void u32(std::uint32_t x) { le(x, 4); }
@@ -200,9 +200,9 @@ class Writer {
 
 // Reads fields back from [data, data + end), checking every length against what is left. Counts
 // are compared by division (n > remaining / size), never by multiplying an untrusted n.
-class Reader {
+class CheckpointReader {
  public:
-  Reader(const std::string& path, const unsigned char* data, std::size_t end) : path_(path), data_(data), end_(end) {}
+  CheckpointReader(const std::string& path, const unsigned char* data, std::size_t end) : path_(path), data_(data), end_(end) {}
 
   std::size_t position() const { return pos_; }
   std::size_t remaining() const { return end_ - pos_; }
@@ -268,11 +268,11 @@ class Reader {
     for (auto& x : v) x = static_cast<std::int64_t>(le(8, what));
     return v;
   }
-  // A vocabulary of exactly `expected` tokens (kAnyCount: any number), or none (a checkpoint may carry no vocabulary).
+  // A vocabulary of exactly `expected` tokens (kCheckpointAnyCount: any number), or none (a checkpoint may carry no vocabulary).
   Vocabulary vocabulary(const char* what, std::uint64_t expected) {
     const std::size_t at = pos_;
     const std::uint64_t n = u64(what);
-    if (n != 0 && expected != kAnyCount && n != expected)
+    if (n != 0 && expected != kCheckpointAnyCount && n != expected)
       fail(std::string(what) + " at byte " + std::to_string(at) + ": " + std::to_string(n) + " tokens, the config has " +
            std::to_string(expected));
     need_count(n, 8, what);  // every token needs at least its 8-byte length
@@ -320,7 +320,7 @@ class Reader {
 
 // "" when the entries are exactly the layout of `config` (which must be valid), else the first
 // difference. Sizes are compared arithmetically first, so a hostile config names no entries.
-inline std::string layout_problem(const Config& config, const std::vector<ParameterEntry>& entries,
+inline std::string checkpoint_layout_problem(const Config& config, const std::vector<ParameterEntry>& entries,
                                   std::size_t num_values) {
   const ParameterCount count = parameter_count(config);
   if (count.entries != entries.size())
@@ -341,7 +341,7 @@ inline std::string layout_problem(const Config& config, const std::vector<Parame
 }
 
 // "" when every value is finite, else where the first non-finite one is (entry, row, column).
-inline std::string first_non_finite(const std::vector<ParameterEntry>& entries, const std::vector<float>& values) {
+inline std::string checkpoint_first_non_finite(const std::vector<ParameterEntry>& entries, const std::vector<float>& values) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (std::isfinite(values[i])) continue;
     for (const auto& e : entries)
@@ -354,8 +354,8 @@ inline std::string first_non_finite(const std::vector<ParameterEntry>& entries, 
 }
 
 // The first inconsistency of the optimizer state and the training state ("" if none); the parts
-// of check_contents that decode has not already checked while reading.
-inline std::string state_problem(const Checkpoint& c) {
+// of checkpoint_contents_problem that decode_checkpoint_bytes has not already checked while reading.
+inline std::string checkpoint_state_problem(const Checkpoint& c) {
   if (c.has_optimizer) {
     try {
       c.optimizer.options.validate();
@@ -386,7 +386,7 @@ inline std::string state_problem(const Checkpoint& c) {
 
 // "" when the entries tile [0, num_values) in order (each right after the previous one, no empty
 // one), else the first problem. Sizes are multiplied only after an overflow check.
-inline std::string entries_problem(const std::vector<ParameterEntry>& entries, std::size_t num_values) {
+inline std::string checkpoint_entries_problem(const std::vector<ParameterEntry>& entries, std::size_t num_values) {
   std::uint64_t offset = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
@@ -406,14 +406,14 @@ inline std::string entries_problem(const std::vector<ParameterEntry>& entries, s
   return "";
 }
 
-// The size a checkpoint's options give an option holding a count (num_items, num_ops), or kAnyCount.
-inline std::uint64_t option_count(const ModelOptions& options, const char* key) {
+// The size a checkpoint's options give an option holding a count (num_items, num_ops), or kCheckpointAnyCount.
+inline std::uint64_t checkpoint_option_count(const ModelOptions& options, const char* key) {
   const std::string* text = options.find(key);
-  if (text == nullptr) return kAnyCount;
+  if (text == nullptr) return kCheckpointAnyCount;
   try {
     return options.get_uint(key, 0);
   } catch (const InvalidArgument&) {
-    return kAnyCount;  // the model's own validation names it
+    return kCheckpointAnyCount;  // the model's own validation names it
   }
 }
 
@@ -421,20 +421,20 @@ inline std::uint64_t option_count(const ModelOptions& options, const char* key) 
 // options, vocabulary sizes against the num_items / num_ops options, contiguous parameter entries,
 // table sizes, non-finite values, optimizer state, training state. (Whether the options and the
 // layout fit the model they name is io/checkpoint.hpp's check_against_model.)
-inline std::string check_contents(const Checkpoint& c) {
+inline std::string checkpoint_contents_problem(const Checkpoint& c) {
   if (c.model.empty()) return "no model name";
   for (std::size_t i = 0; i < c.options.items().size(); ++i) {
     const auto& key = c.options.items()[i].first;
     if (key.empty()) return "option " + std::to_string(i) + " has no name";
   }
-  const std::uint64_t num_items = option_count(c.options, "num_items"), num_ops = option_count(c.options, "num_ops");
-  if (!c.items.empty() && num_items != kAnyCount && static_cast<std::uint64_t>(c.items.size()) != num_items)
+  const std::uint64_t num_items = checkpoint_option_count(c.options, "num_items"), num_ops = checkpoint_option_count(c.options, "num_ops");
+  if (!c.items.empty() && num_items != kCheckpointAnyCount && static_cast<std::uint64_t>(c.items.size()) != num_items)
     return "the item vocabulary has " + std::to_string(c.items.size()) + " tokens, option num_items is " +
            std::to_string(num_items);
-  if (!c.ops.empty() && num_ops != kAnyCount && static_cast<std::uint64_t>(c.ops.size()) != num_ops)
+  if (!c.ops.empty() && num_ops != kCheckpointAnyCount && static_cast<std::uint64_t>(c.ops.size()) != num_ops)
     return "the operation vocabulary has " + std::to_string(c.ops.size()) + " tokens, option num_ops is " +
            std::to_string(num_ops);
-  if (std::string p = entries_problem(c.entries, c.values.size()); !p.empty()) return p;
+  if (std::string p = checkpoint_entries_problem(c.entries, c.values.size()); !p.empty()) return p;
   for (const auto& t : c.tables) {
     if (t.name.empty()) return "a table has no name";
     if (t.cols != 0 && t.rows > UINT64_MAX / t.cols) return "table '" + t.name + "' overflows";
@@ -442,14 +442,14 @@ inline std::string check_contents(const Checkpoint& c) {
       return "table '" + t.name + "' holds " + std::to_string(t.values.size()) + " values, its shape [" +
              std::to_string(t.rows) + " x " + std::to_string(t.cols) + "] needs " + std::to_string(t.rows * t.cols);
   }
-  if (std::string p = first_non_finite(c.entries, c.values); !p.empty()) return p;
-  return state_problem(c);
+  if (std::string p = checkpoint_first_non_finite(c.entries, c.values); !p.empty()) return p;
+  return checkpoint_state_problem(c);
 }
 
 // The bytes of a checkpoint file, trailer included (version kCheckpointVersion).
-inline std::string encode(const Checkpoint& ckpt) {
-  Writer w;
-  w.bytes(kMagic, sizeof(kMagic));
+inline std::string encode_checkpoint_bytes(const Checkpoint& ckpt) {
+  CheckpointWriter w;
+  w.bytes(kCheckpointMagic, sizeof(kCheckpointMagic));
   w.u32(kCheckpointVersion);
   w.u32(0);
   w.u64(0);  // total size, patched below
@@ -501,15 +501,15 @@ inline std::string encode(const Checkpoint& ckpt) {
   w.u64(t.best_checksum);
 
   std::string& buf = w.buffer();
-  const std::uint64_t total = buf.size() + kChecksumBytes;
+  const std::uint64_t total = buf.size() + kCheckpointTrailerBytes;
   for (int i = 0; i < 8; ++i) buf[16 + static_cast<std::size_t>(i)] = static_cast<char>((total >> (8 * i)) & 0xffU);
   w.u64(fnv1a64(reinterpret_cast<const unsigned char*>(buf.data()), buf.size()));
   return std::move(buf);
 }
 
-inline std::uint64_t trailer_of(const std::string& bytes) {
+inline std::uint64_t checkpoint_trailer_of(const std::string& bytes) {
   std::uint64_t stored = 0;
-  const std::size_t body = bytes.size() - kChecksumBytes;
+  const std::size_t body = bytes.size() - kCheckpointTrailerBytes;
   for (std::size_t i = 0; i < 8; ++i)
     stored |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[body + i])) << (8 * i);
   return stored;
@@ -518,7 +518,7 @@ inline std::uint64_t trailer_of(const std::string& bytes) {
 // Versions 1 and 2 (EMBSR only): the Config, validated, its implied sizes against the bytes left and
 // its model against the memory limit, then the vocabularies, the entries (against the Config's
 // layout) and the values. Returns the number of parameter values.
-inline std::uint64_t decode_embsr_legacy(const std::string& path, Reader& r, std::size_t size,
+inline std::uint64_t decode_checkpoint_embsr_legacy(const std::string& path, CheckpointReader& r, std::size_t size,
                                          const CheckpointLimits& limits, std::uint64_t limit, Checkpoint& ck) {
   auto fail = [&](const std::string& reason) -> void { throw DataError(path, 0, reason); };
   Config c;
@@ -551,7 +551,7 @@ inline std::uint64_t decode_embsr_legacy(const std::string& path, Reader& r, std
   // What the config implies must fit in the file, and the model it describes in memory, before a
   // single vector is sized from the file.
   const ParameterCount implied = parameter_count(c);
-  if (implied.values > r.remaining() / sizeof(float) || implied.entries > r.remaining() / kMinEntryBytes)
+  if (implied.values > r.remaining() / sizeof(float) || implied.entries > r.remaining() / kCheckpointMinEntryBytes)
     fail("the config (" + std::to_string(c.num_items) + " items, d " + std::to_string(c.d) + ", max_length " +
          std::to_string(c.max_length) + ", gnn_steps " + std::to_string(c.gnn_steps) + ") implies " +
          std::to_string(implied.entries) + " parameter entries with " + std::to_string(implied.values) +
@@ -572,7 +572,7 @@ inline std::uint64_t decode_embsr_legacy(const std::string& path, Reader& r, std
   if (num_entries != implied.entries)
     fail("parameter count at byte " + std::to_string(entries_at) + ": " + std::to_string(num_entries) +
          " entries, the config implies " + std::to_string(implied.entries));
-  r.need_count(num_entries, kMinEntryBytes, "parameter entries");
+  r.need_count(num_entries, kCheckpointMinEntryBytes, "parameter entries");
   ck.entries.resize(static_cast<std::size_t>(num_entries));
   for (std::size_t i = 0; i < ck.entries.size(); ++i) {
     auto& e = ck.entries[i];
@@ -581,9 +581,9 @@ inline std::uint64_t decode_embsr_legacy(const std::string& path, Reader& r, std
     e.rows = static_cast<std::size_t>(r.u64("parameter rows"));
     e.cols = static_cast<std::size_t>(r.u64("parameter cols"));
   }
-  if (std::string p = layout_problem(c, ck.entries, static_cast<std::size_t>(implied.values)); !p.empty()) fail(p);
+  if (std::string p = checkpoint_layout_problem(c, ck.entries, static_cast<std::size_t>(implied.values)); !p.empty()) fail(p);
   ck.values = r.floats("parameter values", implied.values);
-  if (std::string p = first_non_finite(ck.entries, ck.values); !p.empty()) fail(p);
+  if (std::string p = checkpoint_first_non_finite(ck.entries, ck.values); !p.empty()) fail(p);
   ck.model = "embsr";
   ck.options = embsr_options(c);
   return implied.values;
@@ -591,12 +591,12 @@ inline std::uint64_t decode_embsr_legacy(const std::string& path, Reader& r, std
 
 // Version 3: the model's name and options, the vocabularies, the parameters and the tables, every
 // count against the bytes left. Returns the number of parameter values.
-inline std::uint64_t decode_model_state(Reader& r, Checkpoint& ck) {
+inline std::uint64_t decode_checkpoint_model_state(CheckpointReader& r, Checkpoint& ck) {
   ck.model = r.str("model name");
   if (ck.model.empty()) r.fail("no model name");
   const std::size_t options_at = r.position();
   const std::uint64_t num_options = r.u64("option count");
-  r.need_count(num_options, kMinOptionBytes, "options");
+  r.need_count(num_options, kCheckpointMinOptionBytes, "options");
   for (std::uint64_t i = 0; i < num_options; ++i) {
     std::string key = r.str("option " + std::to_string(i) + " key");
     std::string value = r.str("option '" + key + "' value");
@@ -604,11 +604,11 @@ inline std::uint64_t decode_model_state(Reader& r, Checkpoint& ck) {
     if (ck.options.has(key)) r.fail("option '" + key + "' appears twice");
     ck.options.set(key, value);
   }
-  ck.items = r.vocabulary("item vocabulary", option_count(ck.options, "num_items"));
-  ck.ops = r.vocabulary("operation vocabulary", option_count(ck.options, "num_ops"));
+  ck.items = r.vocabulary("item vocabulary", checkpoint_option_count(ck.options, "num_items"));
+  ck.ops = r.vocabulary("operation vocabulary", checkpoint_option_count(ck.options, "num_ops"));
 
   const std::uint64_t num_entries = r.u64("parameter count");
-  r.need_count(num_entries, kMinEntryBytes, "parameter entries");
+  r.need_count(num_entries, kCheckpointMinEntryBytes, "parameter entries");
   ck.entries.resize(static_cast<std::size_t>(num_entries));
   std::uint64_t num_values = 0;
   for (std::size_t i = 0; i < ck.entries.size(); ++i) {
@@ -621,12 +621,12 @@ inline std::uint64_t decode_model_state(Reader& r, Checkpoint& ck) {
       r.fail("parameter '" + e.name + "' has an invalid shape [" + std::to_string(e.rows) + " x " + std::to_string(e.cols) + "]");
     num_values += e.rows * e.cols;
   }
-  if (std::string p = entries_problem(ck.entries, static_cast<std::size_t>(num_values)); !p.empty()) r.fail(p);
+  if (std::string p = checkpoint_entries_problem(ck.entries, static_cast<std::size_t>(num_values)); !p.empty()) r.fail(p);
   ck.values = r.floats("parameter values", num_values);
-  if (std::string p = first_non_finite(ck.entries, ck.values); !p.empty()) r.fail(p);
+  if (std::string p = checkpoint_first_non_finite(ck.entries, ck.values); !p.empty()) r.fail(p);
 
   const std::uint64_t num_tables = r.u64("table count");
-  r.need_count(num_tables, kMinTableBytes, "tables");
+  r.need_count(num_tables, kCheckpointMinTableBytes, "tables");
   ck.tables.resize(static_cast<std::size_t>(num_tables));
   for (std::size_t i = 0; i < ck.tables.size(); ++i) {
     auto& t = ck.tables[i];
@@ -643,19 +643,19 @@ inline std::uint64_t decode_model_state(Reader& r, Checkpoint& ck) {
 
 // Decodes and verifies the bytes of a checkpoint file (see the top of this file for the order of
 // the checks). `limit` is the memory the file and the model may need together.
-inline Checkpoint decode(const std::string& path, const unsigned char* data, std::size_t size,
+inline Checkpoint decode_checkpoint_bytes(const std::string& path, const unsigned char* data, std::size_t size,
                          const CheckpointLimits& limits, std::uint64_t limit) {
   auto fail = [&](const std::string& reason) -> void { throw DataError(path, 0, reason); };
 
-  if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
-    if (size < sizeof(kMagic) && (size == 0 || std::memcmp(data, kMagic, size) == 0))
+  if (size < sizeof(kCheckpointMagic) || std::memcmp(data, kCheckpointMagic, sizeof(kCheckpointMagic)) != 0) {
+    if (size < sizeof(kCheckpointMagic) && (size == 0 || std::memcmp(data, kCheckpointMagic, size) == 0))
       fail("truncated at byte " + std::to_string(size) + ", expected at least " +
-           std::to_string(kHeaderBytes + kChecksumBytes) + " bytes");
+           std::to_string(kCheckpointHeaderBytes + kCheckpointTrailerBytes) + " bytes");
     fail("not an embsr checkpoint (the file does not start with \"EMBSRCKP\")");
   }
-  Reader header(path, data, size);
-  header.need(kHeaderBytes, "header");
-  for (std::size_t i = 0; i < sizeof(kMagic); ++i) header.u8("magic");
+  CheckpointReader header(path, data, size);
+  header.need(kCheckpointHeaderBytes, "header");
+  for (std::size_t i = 0; i < sizeof(kCheckpointMagic); ++i) header.u8("magic");
   const std::uint32_t version = header.u32("version");
   if (version < kOldestReadableCheckpointVersion || version > kCheckpointVersion)
     fail("checkpoint version " + std::to_string(version) + ", this build reads versions " +
@@ -667,21 +667,21 @@ inline Checkpoint decode(const std::string& path, const unsigned char* data, std
       fail("truncated at byte " + std::to_string(size) + ", expected " + std::to_string(declared) + " bytes");
     fail("corrupted: the file has " + std::to_string(size) + " bytes, its header says " + std::to_string(declared));
   }
-  if (size < kHeaderBytes + kChecksumBytes)
+  if (size < kCheckpointHeaderBytes + kCheckpointTrailerBytes)
     fail("truncated at byte " + std::to_string(size) + ", expected at least " +
-         std::to_string(kHeaderBytes + kChecksumBytes) + " bytes");
-  const std::size_t body = size - kChecksumBytes;
+         std::to_string(kCheckpointHeaderBytes + kCheckpointTrailerBytes) + " bytes");
+  const std::size_t body = size - kCheckpointTrailerBytes;
   std::uint64_t stored = 0;
   for (std::size_t i = 0; i < 8; ++i) stored |= static_cast<std::uint64_t>(data[body + i]) << (8 * i);
   if (stored != fnv1a64(data, body)) fail("corrupted: checksum mismatch");
 
-  Reader r(path, data, body);
-  for (std::size_t i = 0; i < kHeaderBytes; ++i) r.u8("header");
+  CheckpointReader r(path, data, body);
+  for (std::size_t i = 0; i < kCheckpointHeaderBytes; ++i) r.u8("header");
   Checkpoint ck;
   ck.file_checksum = stored;
   ck.file_version = version;
   const std::uint64_t num_values =
-      version <= 2 ? decode_embsr_legacy(path, r, size, limits, limit, ck) : decode_model_state(r, ck);
+      version <= 2 ? decode_checkpoint_embsr_legacy(path, r, size, limits, limit, ck) : decode_checkpoint_model_state(r, ck);
   ck.has_optimizer = r.boolean("optimizer flag");
   if (ck.has_optimizer) {
     auto& o = ck.optimizer;
@@ -714,28 +714,28 @@ inline Checkpoint decode(const std::string& path, const unsigned char* data, std
     fail("corrupted: " + std::to_string(r.remaining()) + " unexpected bytes after the training state at byte " +
          std::to_string(r.position()));
   // The counts, the layout and the values were checked as they were read.
-  if (const std::string problem = state_problem(ck); !problem.empty()) fail(problem);
+  if (const std::string problem = checkpoint_state_problem(ck); !problem.empty()) fail(problem);
   return ck;
 }
 
-}  // namespace checkpoint_detail
+}  // namespace detail
 
 // The bytes of a checkpoint file, and their checksum (the trailer), so that a caller can record a
 // file's checksum before writing it (Trainer: last.ckpt names the best.ckpt it refers to). Throws
 // InvalidArgument if the checkpoint is inconsistent as a container or holds a non-finite value
 // (io/checkpoint.hpp's save_checkpoint and make_checkpoint also check it against its model).
 inline std::string encode_checkpoint(const Checkpoint& ckpt) {
-  if (const std::string problem = checkpoint_detail::check_contents(ckpt); !problem.empty())
+  if (const std::string problem = detail::checkpoint_contents_problem(ckpt); !problem.empty())
     throw InvalidArgument("checkpoint: " + problem);
-  return checkpoint_detail::encode(ckpt);
+  return detail::encode_checkpoint_bytes(ckpt);
 }
-inline std::uint64_t checkpoint_checksum(const std::string& encoded) { return checkpoint_detail::trailer_of(encoded); }
+inline std::uint64_t checkpoint_checksum(const std::string& encoded) { return detail::checkpoint_trailer_of(encoded); }
 
 // Reads and verifies a checkpoint as a container (see the top of this file); throws
 // DataError(path, 0, reason) naming the first problem, and only DataError. io/checkpoint.hpp's
 // load_checkpoint also checks it against the model it names: use that one.
 inline Checkpoint read_checkpoint(const std::string& path, const CheckpointLimits& limits = {}) {
-  using namespace checkpoint_detail;
+  using namespace detail;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw DataError(path, 0, "cannot open checkpoint: " + detail::errno_text(errno));
   if (S_ISDIR(st.st_mode)) throw DataError(path, 0, "cannot open checkpoint: is a directory");
@@ -749,7 +749,7 @@ inline Checkpoint read_checkpoint(const std::string& path, const CheckpointLimit
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw DataError(path, 0, "read error: " + detail::errno_text(errno));
   try {
-    return decode(path, bytes.data(), bytes.size(), limits, limit);
+    return decode_checkpoint_bytes(path, bytes.data(), bytes.size(), limits, limit);
   } catch (const std::bad_alloc&) {
     throw DataError(path, 0, "not enough memory to read the checkpoint (" + format_bytes(bytes.size()) + ")");
   }

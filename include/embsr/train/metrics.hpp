@@ -20,7 +20,7 @@ namespace embsr {
 inline constexpr int kNumMetricKs = 5;
 inline constexpr int kMetricKs[kNumMetricKs] = {1, 3, 5, 10, 20};
 
-namespace metrics_detail {
+namespace detail {
 // Position of k in kMetricKs, or -1.
 constexpr int k_index(int k) {
   for (int i = 0; i < kNumMetricKs; ++i)
@@ -34,7 +34,7 @@ inline int checked_k_index(int k, const char* what) {
                           std::to_string(k));
   return i;
 }
-}  // namespace metrics_detail
+}  // namespace detail
 
 // Accumulates ranking metrics over sessions. rank is 1-based; 0 means "target not ranked" (absent
 // from the catalogue): a miss for every K. Sums are kept, means are taken on demand, so
@@ -69,9 +69,9 @@ struct RankingMetrics {
   }
 
   // Means over the sessions, in [0, 1]; 0 when there are no sessions. k must be one of kMetricKs.
-  double hit(int k) const { return mean(hits[metrics_detail::checked_k_index(k, "hit")]); }
-  double mrr(int k) const { return mean(rr[metrics_detail::checked_k_index(k, "mrr")]); }
-  double ndcg_at(int k) const { return mean(ndcg[metrics_detail::checked_k_index(k, "ndcg_at")]); }
+  double hit(int k) const { return mean(hits[detail::checked_k_index(k, "hit")]); }
+  double mrr(int k) const { return mean(rr[detail::checked_k_index(k, "mrr")]); }
+  double ndcg_at(int k) const { return mean(ndcg[detail::checked_k_index(k, "ndcg_at")]); }
 
   // Fixed-width table, values in %:
   //              @1      @3      @5     @10     @20
