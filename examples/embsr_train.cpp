@@ -230,9 +230,13 @@ int run(Args& a, const embsr::ModelOptions& given) {
   std::ostringstream csv;
   csv << "epoch,train_loss,valid_H@20,valid_M@20,train_seconds,eval_seconds\n";
   trainer.on_epoch = [&](const embsr::EpochRecord& r) {
-    std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (%.1f s + %.1f s)%s\n", r.epoch, r.train_loss,
-                100 * r.valid.hit(20), 100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds,
-                r.improved ? "  *best*" : "");
+    if (model->learns_by_gradients())
+      std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (%.1f s + %.1f s)%s\n", r.epoch, r.train_loss,
+                  100 * r.valid.hit(20), 100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds,
+                  r.improved ? "  *best*" : "");
+    else  // a counting model: one fit, no loss
+      std::printf("fit on the training split  valid H@20 %6.2f  M@20 %6.2f  (%.2f s + %.1f s)\n", 100 * r.valid.hit(20),
+                  100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds);
     embsr::cli::check_standard_output();
     csv << r.epoch << ',' << r.train_loss << ',' << 100 * r.valid.hit(20) << ',' << 100 * r.valid.mrr(20) << ','
         << r.train_seconds << ',' << r.eval_seconds << '\n';

@@ -24,6 +24,8 @@
 
 namespace test_popularity {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
+namespace test_popularity {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using embsr::index_t;
@@ -189,5 +191,7 @@ TEST_CASE("popularity models: bad input is refused with a clear error", "[model]
   const auto batch = embsr::test::make_batch<Exec::memory_space>(bad, {0});
   CHECK_THROWS_WITH(model.scores(batch), Contains("S-POP") && Contains("micro_items"));
 }
+
+}  // namespace test_popularity
 
 }  // namespace test_popularity

@@ -18,6 +18,8 @@
 
 namespace test_session_model {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
+namespace test_session_model {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
+
 namespace {
 
 using Exec = Kokkos::DefaultHostExecutionSpace;
@@ -147,5 +149,7 @@ TEST_CASE("options: a Config as options and back is the same Config, doubles bit
   CHECK(back.fixed_beta == c.fixed_beta);
   CHECK(embsr::embsr_options(back) == embsr::embsr_options(c));
 }
+
+}  // namespace test_session_model
 
 }  // namespace test_session_model
