@@ -211,6 +211,7 @@ class ModelAdapter final : public SessionModel<typename Model::execution_space> 
   using typename Base::ranks_view;
   using typename Base::tables_type;
   using typename Base::values_view;
+  using Base::parameters;  // the const overload too
 
   explicit ModelAdapter(Model& model) : holder_(model) {}
   explicit ModelAdapter(std::unique_ptr<Model> model) : holder_(std::move(model)) {}
