@@ -113,7 +113,7 @@ inline Config embsr_config(const ModelOptions& o, const Config& defaults = Confi
   return c;
 }
 
-// One preset of EMBSR: a registry entry (model/catalog.hpp) of the same model with other defaults.
+// One preset of EMBSR: a registry entry (model/registry.hpp) of the same model with other defaults.
 template <class Preset>
 struct EmbsrSpec {
   template <class ExecSpace>

@@ -9,7 +9,7 @@
 //   StateLayout   the arrays a trained model holds (float parameters, in the order of the flat
 //                 parameter store; integer tables for models that learn by counting or indexing),
 //                 which a checkpoint must match exactly;
-//   ModelSpec     all of the above for one registered model (model/catalog.hpp lists them).
+//   ModelSpec     all of the above for one registered model (model/registry.hpp lists them).
 
 #include <cerrno>
 #include <cmath>
@@ -180,7 +180,7 @@ struct StateCount {
   std::uint64_t parameter_entries = 0, parameter_values = 0, tables = 0, table_values = 0;
 };
 
-// One registered model, without its code (model/catalog.hpp lists them; model/registry.hpp builds
+// One registered model, without its code (model/registry.hpp lists them and builds
 // them). Every function takes options that `validate` accepted.
 struct ModelSpec {
   ModelInfo info;
@@ -207,7 +207,7 @@ struct ModelSpec {
   }
 };
 
-// The spec (registry entry, model/catalog.hpp) of a model class: each model specialises it.
+// The spec (registry entry, model/registry.hpp) of a model class: each model specialises it.
 template <class Model>
 struct model_spec_of;
 

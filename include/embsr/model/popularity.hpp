@@ -174,7 +174,7 @@ using PopModel = PopularityModel<ExecSpace, false>;
 template <class ExecSpace>
 using SessionPopModel = PopularityModel<ExecSpace, true>;
 
-// Registry entries (model/catalog.hpp).
+// Registry entries (model/registry.hpp).
 template <bool SessionAware>
 struct PopularitySpec {
   template <class ExecSpace>

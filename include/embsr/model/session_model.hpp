@@ -23,7 +23,7 @@
 //     or, when it learns by counting or indexing (POP, S-POP, neighbourhood models):
 //       fit(train)                       from an ExampleSet (the training split)
 //       tables() / load_tables(tables)   what it learned, as int64 arrays in its StateLayout order
-//     A spec (model_spec_of<M>::type) names it for the registry: see model/catalog.hpp.
+//     A spec (model_spec_of<M>::type) names it for the registry: see model/registry.hpp.
 //
 //  2. Run time (the tools pick a model by name): SessionModel<ExecSpace> is the abstract class of
 //     the same requirements, and ModelAdapter<Spec, M> wraps any concrete M into it (owning it, or
