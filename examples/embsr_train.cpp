@@ -176,7 +176,6 @@ void plot(const std::string& dir) {
 int run(Args& a, const embsr::ModelOptions& given) {
   namespace fs = std::filesystem;
   a.train.progress = !a.no_progress;
-  a.train.shuffle_seed = a.model.seed;
   a.data.pre.validate();
   if (!a.memory_limit.empty()) a.train.memory_limit = embsr::parse_byte_size(a.memory_limit);
   // The output directory must be writable before the data is even read, not after an epoch.
@@ -197,6 +196,8 @@ int run(Args& a, const embsr::ModelOptions& given) {
   options.set("max_length", a.data.pre.max_length);
   options = embsr::complete_model_options(a.model_name, options);
   const embsr::ModelSpec& spec = embsr::find_model_spec(a.model_name);
+  // One seed for the model and the shuffling (--seed or --option seed=...), as in the paper's code.
+  a.train.shuffle_seed = options.get_uint("seed", a.model.seed);
 
   a.train.checkpoint_dir = a.output;
   using Exec = Kokkos::DefaultExecutionSpace;
@@ -213,7 +214,8 @@ int run(Args& a, const embsr::ModelOptions& given) {
                                  embsr::format_bytes(limit) + " (--memory-limit)");
   const auto model = embsr::make_model<Exec>(a.model_name, options);
   const std::size_t parameters = model->parameters() != nullptr ? model->parameters()->size() : 0;
-  if (a.model_name.rfind("embsr", 0) == 0)
+  const bool embsr_family = spec.info.base_name() == "embsr";
+  if (embsr_family)
     std::printf("model: EMBSR, %zu parameters, next operation %s, %s backend with %d threads\n", parameters,
                 options.find("next_op")->c_str(), Exec::name(), Exec().concurrency());
   else
@@ -292,7 +294,7 @@ int run(Args& a, const embsr::ModelOptions& given) {
     // Where the model wins or loses against S-POP: targets already in the session vs new ones.
     std::printf("\ntest H@20 / M@20 (%%) by target: repeat = already in the session (%zu), explore = new (%zu)\n",
                 split.repeat.sessions, split.explore.sessions);
-    const std::string label = a.model_name.rfind("embsr", 0) == 0 ? "EMBSR" : a.model_name;
+    const std::string label = embsr_family ? "EMBSR" : a.model_name;
     std::printf("%-7s repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", label.c_str(), 100 * split.repeat.hit(20),
                 100 * split.repeat.mrr(20), 100 * split.explore.hit(20), 100 * split.explore.mrr(20));
     std::printf("S-POP   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * spop_split.repeat.hit(20),
