@@ -79,21 +79,21 @@ inline std::string model_problem(const Checkpoint& ck, const CheckpointLimits& l
            ", more than the memory limit of " + format_bytes(limit) +
            (limits.memory_bytes == 0 ? " (the memory available now)" : "");
   const StateLayout layout = spec->layout(full);
+  // "" when the array (name, shape) is the one the layout expects at position i.
+  auto mismatch = [](const char* kind, std::size_t i, const std::string& got, std::uint64_t rows,
+                     std::uint64_t cols, const ArraySpec& x) -> std::string {
+    if (got == x.name && rows == x.rows && cols == x.cols) return "";
+    return std::string(kind) + " " + std::to_string(i) + " is '" + got + "' [" + std::to_string(rows) + " x " +
+           std::to_string(cols) + "], the config implies '" + x.name + "' [" + std::to_string(x.rows) + " x " +
+           std::to_string(x.cols) + "]";
+  };
   for (std::size_t i = 0; i < ck.entries.size(); ++i) {
     const auto& e = ck.entries[i];
-    const auto& x = layout.parameters[i];
-    if (e.name != x.name || e.rows != x.rows || e.cols != x.cols)
-      return "parameter " + std::to_string(i) + " is '" + e.name + "' [" + std::to_string(e.rows) + " x " +
-             std::to_string(e.cols) + "], the config implies '" + x.name + "' [" + std::to_string(x.rows) + " x " +
-             std::to_string(x.cols) + "]";
+    if (std::string p = mismatch("parameter", i, e.name, e.rows, e.cols, layout.parameters[i]); !p.empty()) return p;
   }
   for (std::size_t i = 0; i < ck.tables.size(); ++i) {
     const auto& t = ck.tables[i];
-    const auto& x = layout.tables[i];
-    if (t.name != x.name || t.rows != x.rows || t.cols != x.cols)
-      return "table " + std::to_string(i) + " is '" + t.name + "' [" + std::to_string(t.rows) + " x " +
-             std::to_string(t.cols) + "], the config implies '" + x.name + "' [" + std::to_string(x.rows) + " x " +
-             std::to_string(x.cols) + "]";
+    if (std::string p = mismatch("table", i, t.name, t.rows, t.cols, layout.tables[i]); !p.empty()) return p;
   }
   return "";
 }

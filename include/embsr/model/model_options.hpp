@@ -78,6 +78,13 @@ class ModelOptions {
     if (text->empty() || end != text->c_str() + text->size() || errno == ERANGE) bad(key, *text, "an integer");
     return x;
   }
+  // An integer that fits an int (the model configs' sizes).
+  int get_int32(const std::string& key, int fallback) const {
+    const long long x = get_int(key, fallback);
+    if (x < -2147483647LL - 1 || x > 2147483647LL)
+      throw InvalidArgument("option '" + key + "': " + std::to_string(x) + " is out of range");
+    return static_cast<int>(x);
+  }
   std::uint64_t get_uint(const std::string& key, std::uint64_t fallback) const {
     const std::string* text = find(key);
     if (text == nullptr) return fallback;
@@ -185,7 +192,9 @@ struct StateCount {
 struct ModelSpec {
   ModelInfo info;
   std::vector<OptionSpec> options;  // data options first, then the model's own, with its defaults
-  // Throws InvalidArgument naming the first option that is unknown to this model or out of range.
+  // Throws InvalidArgument naming the first option out of range. Keys the model does not take are
+  // detail::check_known_options' job, which every caller runs first (complete_model_options, the
+  // checkpoint reader).
   void (*validate)(const ModelOptions&) = nullptr;
   StateCount (*count)(const ModelOptions&) = nullptr;
   StateLayout (*layout)(const ModelOptions&) = nullptr;
