@@ -66,10 +66,17 @@ inline std::string model_problem(const Checkpoint& ck, const CheckpointLimits& l
            std::to_string(ck.entries.size()) + " with " + std::to_string(ck.values.size());
   std::uint64_t table_values = 0;
   for (const auto& t : ck.tables) table_values += t.values.size();
-  if (count.tables != ck.tables.size() || count.table_values != table_values)
+  std::uint64_t fixed_table_values = table_values;  // the values of the tables whose rows the options fix
+  if (count.table_values_from_state && count.tables == ck.tables.size()) {
+    const StateLayout expected = spec->layout(full);
+    fixed_table_values = 0;
+    for (std::size_t i = 0; i < ck.tables.size(); ++i)
+      if (!expected.tables[i].rows_from_state) fixed_table_values += ck.tables[i].values.size();
+  }
+  if (count.tables != ck.tables.size() || count.table_values != fixed_table_values)
     return "the config of model '" + name + "' implies " + std::to_string(count.tables) + " tables with " +
-           std::to_string(count.table_values) + " values, the checkpoint has " + std::to_string(ck.tables.size()) +
-           " with " + std::to_string(table_values);
+           std::to_string(count.table_values) + (count.table_values_from_state ? " values in its fixed-size ones" : " values") +
+           ", the checkpoint has " + std::to_string(ck.tables.size()) + " with " + std::to_string(fixed_table_values);
   if (ck.has_optimizer && !spec->info.learns_by_gradients)
     return "model '" + name + "' does not learn by gradients, yet the checkpoint holds optimizer state";
   const std::uint64_t need = saturating_mul_add(1, spec->memory_bytes(full, limits.batch_sessions, limits.training), file_bytes);
@@ -82,7 +89,7 @@ inline std::string model_problem(const Checkpoint& ck, const CheckpointLimits& l
   // "" when the array (name, shape) is the one the layout expects at position i.
   auto mismatch = [](const char* kind, std::size_t i, const std::string& got, std::uint64_t rows,
                      std::uint64_t cols, const ArraySpec& x) -> std::string {
-    if (got == x.name && rows == x.rows && cols == x.cols) return "";
+    if (got == x.name && (rows == x.rows || x.rows_from_state) && cols == x.cols) return "";
     return std::string(kind) + " " + std::to_string(i) + " is '" + got + "' [" + std::to_string(rows) + " x " +
            std::to_string(cols) + "], the config implies '" + x.name + "' [" + std::to_string(x.rows) + " x " +
            std::to_string(x.cols) + "]";
@@ -158,8 +165,17 @@ Checkpoint make_checkpoint(const SessionModel<ExecSpace>& model, const Vocabular
   if (tables.size() != layout.tables.size())
     throw InvalidArgument("make_checkpoint: model '" + model.name() + "' returned " + std::to_string(tables.size()) +
                           " tables, its layout has " + std::to_string(layout.tables.size()));
-  for (std::size_t i = 0; i < tables.size(); ++i)
-    ck.tables.push_back(StateTable{layout.tables[i].name, layout.tables[i].rows, layout.tables[i].cols, tables[i]});
+  for (std::size_t i = 0; i < tables.size(); ++i) {
+    const ArraySpec& spec = layout.tables[i];
+    std::uint64_t rows = spec.rows;
+    if (spec.rows_from_state) {
+      if (spec.cols == 0 || tables[i].size() % spec.cols != 0)
+        throw InvalidArgument("make_checkpoint: table '" + spec.name + "' of model '" + model.name() + "' has " +
+                              std::to_string(tables[i].size()) + " values, not whole rows of " + std::to_string(spec.cols));
+      rows = tables[i].size() / spec.cols;
+    }
+    ck.tables.push_back(StateTable{spec.name, rows, spec.cols, tables[i]});
+  }
   if (adam != nullptr) {
     ck.has_optimizer = true;
     ck.optimizer.options = adam->options();

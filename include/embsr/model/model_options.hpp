@@ -135,6 +135,23 @@ class ModelOptions {
 
 enum class OptionKind { Integer, Number, Boolean, Choice };
 
+// Where the tuner (embsr-tune) samples an option from. Untuned options keep their value. An
+// Integer or Number option is drawn uniformly from [low, high] (log-uniformly when log_scale, which
+// needs low > 0); a Boolean from {false, true}; a Choice from `choices` (the option's own choices
+// when empty).
+struct SearchSpace {
+  bool tuned = false;
+  double low = 0.0, high = 0.0;
+  bool log_scale = false;
+  std::vector<std::string> choices;
+};
+inline SearchSpace search_range(double low, double high, bool log_scale = false) {
+  return SearchSpace{true, low, high, log_scale, {}};
+}
+inline SearchSpace search_choices(std::vector<std::string> choices = {}) {
+  return SearchSpace{true, 0.0, 0.0, false, std::move(choices)};
+}
+
 struct OptionSpec {
   std::string key;
   OptionKind kind = OptionKind::Number;
@@ -146,15 +163,16 @@ struct OptionSpec {
   // Changes what the trained model computes: a checkpoint restored into a model must agree on it
   // (the others, such as dropout or the seed, only change how it is trained).
   bool changes_function = true;
+  SearchSpace search;  // the tuner's range (not tuned by default)
 };
 
 // The options every model takes from the data: catalogue and operation vocabulary sizes, and the
 // longest input (sessions are cut to their last max_length micro-behaviors, in training and serving).
 inline std::vector<OptionSpec> data_option_specs() {
-  return {{"num_items", OptionKind::Integer, "0", "items in the catalogue (from the data)", {}, true, true},
-          {"num_ops", OptionKind::Integer, "0", "operations (from the data)", {}, true, true},
+  return {{"num_items", OptionKind::Integer, "0", "items in the catalogue (from the data)", {}, true, true, {}},
+          {"num_ops", OptionKind::Integer, "0", "operations (from the data)", {}, true, true, {}},
           {"max_length", OptionKind::Integer, "50", "longest input in micro-behaviors (from preprocessing)", {}, true,
-           true}};
+           true, {}}};
 }
 
 struct ModelInfo {
@@ -172,6 +190,9 @@ struct ModelInfo {
 struct ArraySpec {
   std::string name;
   std::uint64_t rows = 0, cols = 0;
+  // The trained state decides the rows (an index over the training split): a checkpoint may hold
+  // any number of rows of `cols` values, which the model checks when it loads them.
+  bool rows_from_state = false;
 };
 
 // The arrays of a trained model. `parameters` are float32 and form the flat parameter store in this
@@ -185,6 +206,9 @@ struct StateLayout {
 // judged against the bytes of its file before a layout is built from them.
 struct StateCount {
   std::uint64_t parameter_entries = 0, parameter_values = 0, tables = 0, table_values = 0;
+  // Some table's rows come from the trained state (ArraySpec::rows_from_state): table_values is
+  // then the values of the fixed-size tables only, and the file's size bounds the others.
+  bool table_values_from_state = false;
 };
 
 // One registered model, without its code (model/registry.hpp lists them and builds

@@ -17,6 +17,7 @@
 #include <embsr/model/embsr_spec.hpp>
 #include <embsr/model/model_options.hpp>
 #include <embsr/model/popularity.hpp>
+#include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
 
 namespace embsr {
@@ -30,7 +31,12 @@ using RegisteredModels = ModelList<PopularitySpec<false>,                      /
                                    EmbsrSpec<embsr_presets::Full>,             // embsr
                                    EmbsrSpec<embsr_presets::NoSelfAttention>,  // embsr-ns
                                    EmbsrSpec<embsr_presets::NoGnn>,            // embsr-ng
-                                   EmbsrSpec<embsr_presets::NoFusionGate>>;    // embsr-nf
+                                   EmbsrSpec<embsr_presets::NoFusionGate>,     // embsr-nf
+                                   KnnSpec<KnnKind::Sknn>,                     // sknn
+                                   KnnSpec<KnnKind::VSknn>,                    // v-sknn
+                                   KnnSpec<KnnKind::Stan>,                     // stan
+                                   KnnSpec<KnnKind::Vstan>,                    // vstan
+                                   KnnSpec<KnnKind::VstanOps>>;                // vstan-ops
 
 namespace detail {
 
