@@ -489,7 +489,7 @@ class SessionKnnModel {
         if (ws.touched_mark[v] == current && ws.accumulator[v] > 0.0) ws.ranked.emplace_back(ws.accumulator[v], v);
       const auto take = std::min<std::size_t>(static_cast<std::size_t>(kk), ws.ranked.size());
       std::partial_sort(ws.ranked.begin(), ws.ranked.begin() + static_cast<std::ptrdiff_t>(take), ws.ranked.end(),
-                        [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+                        [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
       std::size_t j = 0;
       for (; j < take; ++j) host_ids(b, j) = ws.ranked[j].second, host_values(b, j) = ws.ranked[j].first;
       // Then the items scoring 0, by id.
