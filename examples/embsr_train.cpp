@@ -20,6 +20,7 @@
 #include <embsr/train/trainer.hpp>
 
 #include "common/dataset_options.hpp"
+#include "common/model_setup.hpp"
 #include "common/standard_output.hpp"
 
 #include <CLI/CLI.hpp>
@@ -50,16 +51,7 @@ struct Args {
   std::string memory_limit;  // "" or "0": the memory available when the run starts
 };
 
-
-nlohmann::json metrics_json(const embsr::RankingMetrics& m) {
-  nlohmann::json j = {{"sessions", m.sessions}};
-  for (int k : embsr::kMetricKs) {
-    j["H@" + std::to_string(k)] = m.hit(k);
-    j["M@" + std::to_string(k)] = m.mrr(k);
-    j["NDCG@" + std::to_string(k)] = m.ndcg_at(k);
-  }
-  return j;
-}
+using embsr::cli::metrics_json;
 
 // The run's configuration: data, model (its name and every option, data sizes included) and
 // training. The model's options keep their own names (d, gnn_steps, seed, ...).
@@ -184,34 +176,16 @@ int run(Args& a, const embsr::ModelOptions& given) {
   if (ec) throw embsr::Error("cannot create output directory '" + a.output + "': " + ec.message());
   embsr::check_directory_writable(a.output);
 
-  embsr::LoadReport report;
-  const embsr::SessionDataset raw = a.data.load(report);
-  const embsr::PreparedData data = embsr::preprocess(raw, a.data.pre);
-  std::printf("%s", report.summary().c_str());
-  std::printf("data: %zu train / %zu validation / %zu test sessions, %d items, %d operations\n", data.train.size(),
-              data.valid.size(), data.test.size(), data.item_vocab.size(), data.op_vocab.size());
-  embsr::ModelOptions options = given;
-  options.set("num_items", data.item_vocab.size());
-  options.set("num_ops", data.op_vocab.size());
-  options.set("max_length", a.data.pre.max_length);
-  options = embsr::complete_model_options(a.model_name, options);
+  const embsr::PreparedData data = a.data.load_prepared();
+  const embsr::ModelOptions options = embsr::cli::options_for_data(a.model_name, given, data, a.data.pre);
   const embsr::ModelSpec& spec = embsr::find_model_spec(a.model_name);
   // One seed for the model and the shuffling (--seed or --option seed=...), as in the paper's code.
   a.train.shuffle_seed = options.get_uint("seed", a.model.seed);
 
   a.train.checkpoint_dir = a.output;
   using Exec = Kokkos::DefaultExecutionSpace;
-  // Refuse a model that cannot fit before building it (a mistyped --d 100000 would otherwise end in
-  // an allocation failure, or the kernel's OOM killer, minutes later).
-  const std::uint64_t need = spec.memory_bytes(options, std::max(a.train.batch_size, a.train.eval_batch_size), true);
-  const std::uint64_t limit = a.train.memory_limit != 0 ? a.train.memory_limit : embsr::available_memory_bytes();
-  if (need > limit)
-    throw embsr::InvalidArgument("the model (" + a.model_name + ", " + *options.find("num_items") + " items" +
-                                 (options.has("d") ? ", d " + *options.find("d") : std::string()) +
-                                 (options.has("gnn_steps") ? ", gnn_steps " + *options.find("gnn_steps") : std::string()) +
-                                 ", batch " + std::to_string(a.train.batch_size) + ") needs about " +
-                                 embsr::format_bytes(need) + " to train, more than the memory limit of " +
-                                 embsr::format_bytes(limit) + " (--memory-limit)");
+  embsr::cli::check_model_fits(a.model_name, options, a.train.batch_size, a.train.eval_batch_size,
+                               a.train.memory_limit);
   const auto model = embsr::make_model<Exec>(a.model_name, options);
   const std::size_t parameters = model->parameters() != nullptr ? model->parameters()->size() : 0;
   const bool embsr_family = spec.info.base_name() == "embsr";
@@ -317,8 +291,7 @@ int main(int argc, char** argv) {
   // --list-models needs no data files (which are otherwise required).
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "--list-models") return list_models();
-  a.data.pre.min_item_support = 5;
-  a.data.pre.max_length = 40;
+  a.data.use_training_defaults();
   a.data.add_to(&app);
   app.add_option("--model", a.model_name, "the model to train (embsr-train --list-models)")->capture_default_str();
   app.add_flag("--list-models", a.list_models, "list the models: name, how it learns, description, paper, options");

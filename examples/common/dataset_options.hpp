@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,26 @@ struct DatasetOptions {
     app->add_option("--time-format", time_format)->check(CLI::IsMember({"seconds", "iso8601"}))->capture_default_str();
     app->add_option("--session-gap", session_gap, "csv: inactivity gap in seconds that starts a new session")
         ->capture_default_str();
+  }
+
+  // The preprocessing of the tools that train (embsr-train, embsr-tune): items seen at least 5
+  // times, the last 40 micro-behaviors of each input. Call before add_to (the --help shows them).
+  void use_training_defaults() {
+    pre.min_item_support = 5;
+    pre.max_length = 40;
+  }
+
+  // Loads the log and preprocesses it into the 70/10/20 split; prints the load report and the
+  // split's sizes on standard output (what embsr-train and embsr-tune say first).
+  PreparedData load_prepared() const {
+    pre.validate();
+    LoadReport report;
+    const SessionDataset raw = load(report);
+    PreparedData data = preprocess(raw, pre);
+    std::printf("%s", report.summary().c_str());
+    std::printf("data: %zu train / %zu validation / %zu test sessions, %d items, %d operations\n", data.train.size(),
+                data.valid.size(), data.test.size(), data.item_vocab.size(), data.op_vocab.size());
+    return data;
   }
 
   SessionDataset load(LoadReport& report) const {

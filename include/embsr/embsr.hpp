@@ -58,11 +58,13 @@
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/embsr_activations.hpp>
 #include <embsr/model/embsr_spec.hpp>
+#include <embsr/model/knn_index.hpp>
 #include <embsr/model/model_options.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
 #include <embsr/model/popularity.hpp>
 #include <embsr/model/registry.hpp>
+#include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
 #include <embsr/optim/adam.hpp>
 #include <embsr/optim/adam_options.hpp>
@@ -71,6 +73,7 @@
 #include <embsr/train/metrics.hpp>
 #include <embsr/train/progress.hpp>
 #include <embsr/train/trainer.hpp>
+#include <embsr/train/tuner.hpp>
 
 // checkpoints and inference
 #include <embsr/io/atomic_file.hpp>

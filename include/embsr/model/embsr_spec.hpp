@@ -55,23 +55,31 @@ inline std::vector<OptionSpec> embsr_option_specs(const Config& defaults) {
   auto text = [&](const char* key) { return *d.find(key); };
   std::vector<OptionSpec> specs = data_option_specs();
   specs[2].default_value = text("max_length");
+  // Search spaces (embsr-tune, train/tuner.hpp): sizes and regularisers, in ranges a 2-core
+  // machine searches in minutes: d 16-64 log-uniform (the default 100 costs too much per trial
+  // there; fix --option d=100 to keep it), one or two GNN steps (default 1), dropout 0-0.5, w_k
+  // 8-20 around the default 12. The architecture switches (next_op, attention, gnn, run_gru,
+  // relations, fusion) are the presets' business; init_std, seed and fixed_beta are not tuned.
   const std::vector<OptionSpec> own = {
-      {"d", OptionKind::Integer, text("d"), "embedding size", {}, false, true},
-      {"gnn_steps", OptionKind::Integer, text("gnn_steps"), "GGNN + star steps", {}, false, true},
-      {"dropout", OptionKind::Number, text("dropout"), "dropout of the attention", {}, false, false},
-      {"w_k", OptionKind::Number, text("w_k"), "normalised-scoring weight (eq. 19)", {}, false, true},
-      {"init_std", OptionKind::Number, text("init_std"), "every parameter ~ N(0, init_std)", {}, false, false},
-      {"seed", OptionKind::Integer, text("seed"), "seed of initialisation and dropout", {}, false, false},
+      {"d", OptionKind::Integer, text("d"), "embedding size", {}, false, true, search_range(16, 64, true)},
+      {"gnn_steps", OptionKind::Integer, text("gnn_steps"), "GGNN + star steps", {}, false, true, search_range(1, 2)},
+      {"dropout", OptionKind::Number, text("dropout"), "dropout of the attention", {}, false, false,
+       search_range(0.0, 0.5)},
+      {"w_k", OptionKind::Number, text("w_k"), "normalised-scoring weight (eq. 19)", {}, false, true,
+       search_range(8.0, 20.0)},
+      {"init_std", OptionKind::Number, text("init_std"), "every parameter ~ N(0, init_std)", {}, false, false, {}},
+      {"seed", OptionKind::Integer, text("seed"), "seed of initialisation and dropout", {}, false, false, {}},
       {"next_op", OptionKind::Choice, text("next_op"), "next operation: given (eq. 13) or a learned [NEXT]",
-       {"given", "learned"}, false, true},
-      {"attention", OptionKind::Boolean, text("attention"), "operation-aware self-attention (off: EMBSR-NS)", {}, false, true},
-      {"gnn", OptionKind::Boolean, text("gnn"), "GNN and operation GRU (off: EMBSR-NG)", {}, false, true},
-      {"run_gru", OptionKind::Boolean, text("run_gru"), "operation GRU (off: zero run states)", {}, false, true},
+       {"given", "learned"}, false, true, {}},
+      {"attention", OptionKind::Boolean, text("attention"), "operation-aware self-attention (off: EMBSR-NS)", {}, false,
+       true, {}},
+      {"gnn", OptionKind::Boolean, text("gnn"), "GNN and operation GRU (off: EMBSR-NG)", {}, false, true, {}},
+      {"run_gru", OptionKind::Boolean, text("run_gru"), "operation GRU (off: zero run states)", {}, false, true, {}},
       {"relations", OptionKind::Boolean, text("relations"), "dyadic relation embeddings (off: absolute operations)", {},
-       false, true},
+       false, true, {}},
       {"fusion", OptionKind::Choice, text("fusion"), "gate (eq. 18), mlp (EMBSR-NF) or fixed", {"gate", "mlp", "fixed"},
-       false, true},
-      {"fixed_beta", OptionKind::Number, text("fixed_beta"), "beta with fusion=fixed", {}, false, true},
+       false, true, {}},
+      {"fixed_beta", OptionKind::Number, text("fixed_beta"), "beta with fusion=fixed", {}, false, true, {}},
   };
   specs.insert(specs.end(), own.begin(), own.end());
   return specs;
