@@ -105,6 +105,14 @@ inline KnnIndex build_knn_index(const ExampleSet& train, int num_items, int num_
   index.op_hits.assign(static_cast<std::size_t>(num_ops), 0);
   index.op_uses.assign(static_cast<std::size_t>(num_ops), 0);
 
+  if (train.order_keys.size() != train.size() || train.next_ops.size() != train.size() ||
+      train.offsets.size() != train.size() + 1 || train.items.size() != train.ops.size() ||
+      static_cast<std::size_t>(train.offsets.back()) != train.items.size())
+    throw InvalidArgument("session kNN: the training split's arrays disagree in size (build it with ExampleSet::add)");
+  for (std::size_t e = 0; e < train.size(); ++e)
+    if (!std::isfinite(train.order_keys[e]))
+      throw InvalidArgument("session kNN: training example " + std::to_string(e) + " has a non-finite order key (" +
+                            std::to_string(train.order_keys[e]) + "): sessions cannot be ordered by recency");
   // Recency order: by order key, ties by position in the split (stable).
   std::vector<std::size_t> order(train.size());
   std::iota(order.begin(), order.end(), std::size_t(0));
@@ -161,6 +169,9 @@ inline KnnIndex build_knn_index(const ExampleSet& train, int num_items, int num_
     index.session_length.push_back(position);
     index.session_time.push_back(train.order_keys[e]);
   }
+  index.entry_item.shrink_to_fit();  // grown by push_back: up to a quarter of the bytes unused
+  index.entry_last_pos.shrink_to_fit();
+  index.entry_op_mask.shrink_to_fit();
   detail::build_item_lists(index);
   return index;
 }

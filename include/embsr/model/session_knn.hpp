@@ -194,13 +194,15 @@ struct KnnWorkspace {
   std::vector<std::pair<double, std::int32_t>> ranked;
   std::uint32_t stamp = 0;
 
+  // Sized for an index of `sessions` sessions over `items` items. A new size (a refit, a loaded
+  // index) clears every mark: the stamp restarts, so no mark of an earlier request may survive.
   void ensure(std::size_t sessions, std::size_t items) {
-    if (session_mark.size() != sessions) session_mark.assign(sessions, 0), stamp = 0;
-    if (item_mark.size() != items) {
-      item_mark.assign(items, 0), touched_mark.assign(items, 0), stamp = 0;
-      item_pos.assign(items, 0), item_ops.assign(items, 0), item_weight.assign(items, 0.0);
-      accumulator.assign(items, 0.0);
-    }
+    if (session_mark.size() == sessions && item_mark.size() == items) return;
+    session_mark.assign(sessions, 0);
+    item_mark.assign(items, 0), touched_mark.assign(items, 0);
+    item_pos.assign(items, 0), item_ops.assign(items, 0), item_weight.assign(items, 0.0);
+    accumulator.assign(items, 0.0);
+    stamp = 0;
   }
   std::uint32_t next_stamp() {
     if (++stamp == 0) {  // wrapped: clear every mark once
@@ -312,7 +314,10 @@ class KnnScorer {
       return a.sim > b.sim || (a.sim == b.sim && a.session > b.session);
     };
     const auto k = std::min<std::size_t>(static_cast<std::size_t>(config_.k), ws.neighbours.size());
-    std::partial_sort(ws.neighbours.begin(), ws.neighbours.begin() + static_cast<std::ptrdiff_t>(k), ws.neighbours.end(), better);
+    // `better` is a total order (sessions are distinct), so selecting then sorting the k is exact.
+    const auto kth = ws.neighbours.begin() + static_cast<std::ptrdiff_t>(k);
+    std::nth_element(ws.neighbours.begin(), kth, ws.neighbours.end(), better);
+    std::sort(ws.neighbours.begin(), kth, better);
 
     // Item scores.
     for (std::size_t j = 0; j < k; ++j) {
@@ -323,7 +328,7 @@ class KnnScorer {
         const std::int32_t v = index_.entry_item[x];
         if (!config_.remind && ws.item_mark[v] == stamp) continue;
         double c = base * entry_weight(x);
-        if (config_.lambda_inh > 0.0) c *= inh_table_[static_cast<std::size_t>(std::abs(index_.entry_last_pos[x] - nb.p_star))];
+        if (config_.lambda_inh > 0.0) c *= neighbour_position_weight(std::abs(index_.entry_last_pos[x] - nb.p_star));
         if (config_.lambda_idf > 0.0) c *= idf_[static_cast<std::size_t>(v)];
         add(v, c);
       }
@@ -331,6 +336,11 @@ class KnnScorer {
   }
 
  private:
+  // e = exp(-d / lambda_inh), tabulated for the distances of ordinary sessions.
+  double neighbour_position_weight(std::int32_t d) const {
+    return static_cast<std::size_t>(d) < inh_table_.size() ? inh_table_[static_cast<std::size_t>(d)]
+                                                           : std::exp(-static_cast<double>(d) / config_.lambda_inh);
+  }
   double entry_weight(std::size_t x) const { return config_.use_operations ? entry_weight_[x] : 1.0; }
   double operation_weight(std::uint64_t mask) const {
     double a = 0.0;
@@ -370,10 +380,11 @@ class KnnScorer {
     if (recency_)
       for (std::size_t n = 0; n < S; ++n)
         session_decay_[n] = std::exp(-(t_max - ix.session_time[n]) / (config_.lambda_snh * (t_max - t_min)));
-    // exp(-d / lambda_inh) for every distance d a session can have.
+    // exp(-d / lambda_inh) for the distances d a session can have, up to a bound: a loaded index
+    // may claim sessions of 2^31 items, which must not size a table.
     std::int32_t longest = 1;
     for (const std::int32_t length : ix.session_length) longest = std::max(longest, length);
-    inh_table_.assign(config_.lambda_inh > 0.0 ? static_cast<std::size_t>(longest) : 0, 1.0);
+    inh_table_.assign(config_.lambda_inh > 0.0 ? static_cast<std::size_t>(std::min(longest, 4096)) : 0, 1.0);
     for (std::size_t d = 0; d < inh_table_.size(); ++d)
       inh_table_[d] = std::exp(-static_cast<double>(d) / config_.lambda_inh);
     idf_.assign(config_.lambda_idf > 0.0 ? V : 0, 1.0);
