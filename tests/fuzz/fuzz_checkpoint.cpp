@@ -7,7 +7,9 @@
 //
 // Everything the reader may throw is a DataError; any other exception, crash, sanitizer report,
 // or allocation past libFuzzer's -rss_limit_mb is a finding. A checkpoint that loads must encode
-// again and load back to the same checksum-verified contents.
+// again and load back to the same checksum-verified contents. The tables of a neighbourhood model
+// are then loaded as its index (model/knn_index.hpp), which must refuse what is broken with an
+// InvalidArgument.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include <embsr/io/checkpoint_format.hpp>
+#include <embsr/model/knn_index.hpp>
 
 namespace {
 
@@ -46,5 +49,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto* bytes = reinterpret_cast<const unsigned char*>(again.data());
   const embsr::Checkpoint back = embsr::detail::decode_checkpoint_bytes("again.ckpt", bytes, again.size(), limits, limits.memory_bytes);
   if (back.values != ck.values || back.entries.size() != ck.entries.size()) std::abort();
+  if (ck.model == "sknn" || ck.model == "v-sknn" || ck.model == "stan" || ck.model == "vstan" || ck.model == "vstan-ops") {
+    const std::uint64_t items = embsr::detail::checkpoint_option_count(ck.options, "num_items");
+    const std::uint64_t ops = embsr::detail::checkpoint_option_count(ck.options, "num_ops");
+    if (items < 1 || items > (1u << 24) || ops < 1 || ops > 64) return 0;  // the spec's validate refuses these first
+    std::vector<std::vector<std::int64_t>> tables;
+    for (const auto& t : ck.tables) tables.push_back(t.values);
+    try {
+      (void)embsr::knn_index_from_tables(tables, static_cast<int>(items), static_cast<int>(ops));
+    } catch (const embsr::InvalidArgument&) {
+    }
+  }
   return 0;
 }
