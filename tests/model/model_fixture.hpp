@@ -10,6 +10,20 @@
 
 namespace embsr::test {
 
+// One micro-behavior of a hand-written example.
+struct Event {
+  index_t item, op;
+};
+
+// Appends the example (input micro-behaviors, target micro-behavior, order key) to `set`, its
+// source being its position in the set.
+inline void add_example(ExampleSet& set, const std::vector<Event>& input, Event target, double order_key) {
+  std::vector<index_t> items, ops;
+  for (const Event& e : input) items.push_back(e.item), ops.push_back(e.op);
+  set.add(Span<const index_t>(items.data(), items.size()), Span<const index_t>(ops.data(), ops.size()), target.item,
+          target.op, static_cast<offset_t>(set.size()), order_key);
+}
+
 // A tiny configuration where every code path is active (2 GNN steps, dropout, relations).
 inline Config tiny_config(int num_items = 9, int num_ops = 3) {
   Config c;

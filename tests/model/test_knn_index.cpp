@@ -29,16 +29,8 @@ using embsr::index_t;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 using Tables = std::vector<std::vector<std::int64_t>>;
 
-struct Event {
-  index_t item, op;
-};
-
-void add_example(embsr::ExampleSet& set, const std::vector<Event>& input, Event target, double order_key) {
-  std::vector<index_t> items, ops;
-  for (const Event& e : input) items.push_back(e.item), ops.push_back(e.op);
-  set.add(embsr::Span<const index_t>(items.data(), items.size()), embsr::Span<const index_t>(ops.data(), ops.size()),
-          target.item, target.op, static_cast<embsr::offset_t>(set.size()), order_key);
-}
+using embsr::test::Event;
+using embsr::test::add_example;
 
 // 6 items (item 5 never occurs), 3 operations. In split order (item:op):
 //   p0  key 5  in 2:0 2:1 3:0 2:2   target 4:1

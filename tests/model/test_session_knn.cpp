@@ -31,16 +31,8 @@ using embsr::index_t;
 using embsr::KnnKind;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 
-struct Event {
-  index_t item, op;
-};
-
-void add_example(embsr::ExampleSet& set, const std::vector<Event>& input, Event target, double order_key) {
-  std::vector<index_t> items, ops;
-  for (const Event& e : input) items.push_back(e.item), ops.push_back(e.op);
-  set.add(embsr::Span<const index_t>(items.data(), items.size()), embsr::Span<const index_t>(ops.data(), ops.size()),
-          target.item, target.op, static_cast<embsr::offset_t>(set.size()), order_key);
-}
+using embsr::test::Event;
+using embsr::test::add_example;
 
 // The training split of the hand computations: 8 items (0..7), 2 operations (0, 1). Indexed
 // sessions (input, then the target; consecutive micro-behaviors on one item are one macro item),
