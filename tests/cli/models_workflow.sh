@@ -14,7 +14,7 @@ files=("$data/jd_appliances/HUP_Data/JD_Applicances_sample" "$data/jd_appliances
 common=(--format jd "${files[@]}" --min-support 5 --max-length 40 --no-progress)
 
 "$bin/embsr-train" --list-models > "$work/models.txt"
-for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf sknn v-sknn stan vstan vstan-ops; do
+for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sknn v-sknn stan vstan vstan-ops; do
   grep -qE "^$name +(gradients|counting) " "$work/models.txt" || fail "--list-models does not list $name"
 done
 

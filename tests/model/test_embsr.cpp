@@ -84,6 +84,21 @@ TEMPLATE_LIST_TEST_CASE("model: gradients of every ablation and of the learned [
   }
   SECTION("no operation GRU") { base.use_run_gru = false; }
   SECTION("standard attention (no relations)") { base.use_relations = false; }
+  // EMBSR-R (docs/REPEAT.md); 3 recency buckets so that bucket(D) = min(D, R - 1) clamps here.
+  SECTION("EMBSR-R: repeat bonus, given next operation") {
+    base.use_repeat = true;
+    base.repeat_buckets = 3;
+  }
+  SECTION("EMBSR-R: repeat bonus, learned next operation, 2 GNN steps") {
+    base.use_repeat = true;
+    base.repeat_buckets = 3;
+    base.gnn_steps = 2;
+    base.next_op = embsr::NextOpMode::Learned;
+  }
+  SECTION("EMBSR-R without the GNN (node state = item embedding)") {
+    base.use_repeat = true;
+    base.use_gnn = false;
+  }
   check_model_gradients<TestType>(base, 8);
 }
 
@@ -161,6 +176,9 @@ TEMPLATE_LIST_TEST_CASE("model: every ablation switch changes the function", "[m
   v = base;
   v.next_op = embsr::NextOpMode::Learned;
   variants.emplace_back("learned next op", v);
+  v = base;
+  v.use_repeat = true;
+  variants.emplace_back("repeat bonus (EMBSR-R)", v);
   for (const auto& [name, config] : variants) {
     Model<Exec> model(config);
     // Same values for the parameters both models have, so only the switch differs.

@@ -30,12 +30,13 @@ std::string config_json(const embsr::Config& c, bool training, std::uint64_t ste
                 "{\"d\": %d, \"gnn_steps\": %d, \"w_k\": %.17g, \"num_items\": %d, \"num_ops\": %d, \"max_length\": %d, "
                 "\"next_op_mode\": \"%s\", \"dropout\": %.17g, \"dropout_seed\": %llu, \"dropout_step\": %llu, "
                 "\"training\": %s, \"use_relations\": %s, \"use_gnn\": %s, \"use_run_gru\": %s, \"use_attention\": %s, "
-                "\"fusion\": \"%s\", \"fixed_beta\": %.17g}\n",
+                "\"fusion\": \"%s\", \"fixed_beta\": %.17g, \"use_repeat\": %s, \"repeat_buckets\": %d}\n",
                 c.d, c.gnn_steps, c.w_k, c.num_items, c.num_ops, c.max_length,
                 c.next_op == embsr::NextOpMode::Given ? "given" : "learned", c.dropout,
                 static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(step), training ? "true" : "false",
                 c.use_relations ? "true" : "false", c.use_gnn ? "true" : "false", c.use_run_gru ? "true" : "false",
-                c.use_attention ? "true" : "false", fusion, c.fixed_beta);
+                c.use_attention ? "true" : "false", fusion, c.fixed_beta, c.use_repeat ? "true" : "false",
+                c.repeat_buckets);
   return buf;
 }
 
@@ -205,8 +206,39 @@ TEST_CASE("oracle: learned [NEXT] operation and the ablations to 1e-9", "[oracle
   check_against_oracle<double>(c, 12, true, 1e-9);
 }
 
+// EMBSR-R (docs/REPEAT.md): the repeat bonus on the logits of the session's items, its five
+// parameters (repeat.*) compared like every other entry. 4 recency buckets make bucket(D) =
+// min(D, R - 1) clamp on these sessions (up to 30 micro-behaviors); one section keeps the default.
+TEST_CASE("oracle: the repeat path (EMBSR-R) to 1e-9", "[oracle][shared-data]") {
+  auto c = oracle_config();
+  c.use_repeat = true;
+  c.repeat_buckets = 4;
+  bool training = true;
+  SECTION("given next operation, eval mode (scores compared)") { training = false; }
+  SECTION("given next operation, dropout on, default 10 buckets") { c.repeat_buckets = 10; }
+  SECTION("learned [NEXT] operation") { c.next_op = embsr::NextOpMode::Learned; }
+  SECTION("learned [NEXT] operation, eval mode") {
+    c.next_op = embsr::NextOpMode::Learned;
+    training = false;
+  }
+  SECTION("NG: node state = item embedding") {
+    c.use_gnn = false;
+    training = false;
+  }
+  SECTION("one GNN step, NS, one bucket") {
+    c.gnn_steps = 1;
+    c.use_attention = false;
+    c.repeat_buckets = 1;
+  }
+  check_against_oracle<double>(c, 24, training, 1e-9);
+}
+
 TEST_CASE("oracle: single precision to 1e-4", "[oracle][shared-data]") {
   check_against_oracle<float>(oracle_config(), 24, /*training=*/true, 1e-4);
+  auto c = oracle_config();
+  c.use_repeat = true;
+  c.repeat_buckets = 4;
+  check_against_oracle<float>(c, 24, /*training=*/true, 1e-4);
 }
 
 // benchmarks/torch_embsr.py (the batched PyTorch model the benchmarks time against) computes the

@@ -2,8 +2,9 @@
 """Independent PyTorch autograd oracle for EMBSR (Yuan et al., ICDE 2022).
 
 Written from docs/MODEL.md (and the conventions in tests/oracle/README.md), not from the C++
-code. It reads an exchange directory written by a C++ test, runs forward + loss + backward in
-float64 with torch autograd, and writes the scores, the loss and the gradient of every parameter.
+code; the repeat path of EMBSR-R (config key use_repeat) from docs/REPEAT.md. It reads an
+exchange directory written by a C++ test, runs forward + loss + backward in float64 with torch
+autograd, and writes the scores, the loss and the gradient of every parameter.
 
     python3 tests/oracle/embsr_oracle.py DIR          # DIR/config.json, DIR/params, DIR/batch -> DIR/out
     python3 tests/oracle/embsr_oracle.py --selfcheck  # gradcheck + batch-independence checks; exit 0/1
@@ -82,6 +83,9 @@ CONFIG_KEYS = {
     "use_relations": bool, "use_gnn": bool, "use_run_gru": bool, "use_attention": bool, "fusion": str,
     "fixed_beta": float,
 }
+# Keys added after the format was fixed (docs/REPEAT.md): optional, with these defaults, so that
+# exchange directories written before them stay valid. check_config fills them in.
+OPTIONAL_CONFIG_KEYS = {"use_repeat": (bool, False), "repeat_buckets": (int, 10)}
 
 BATCH_ARRAYS = [
     "micro_offsets", "macro_offsets", "node_offsets", "edge_offsets",
@@ -102,7 +106,11 @@ def check_config(cfg):
             cfg[key] = value = float(value)
         if typ is int and isinstance(value, bool) or not isinstance(value, typ):
             raise OracleError(f"config.json: key '{key}' = {value!r} is not a {typ.__name__}")
-    unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+    for key, (typ, default) in OPTIONAL_CONFIG_KEYS.items():
+        value = cfg.setdefault(key, default)
+        if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+            raise OracleError(f"config.json: key '{key}' = {value!r} is not a {typ.__name__}")
+    unknown = sorted(set(cfg) - set(CONFIG_KEYS) - set(OPTIONAL_CONFIG_KEYS))
     if unknown:
         raise OracleError(f"config.json: unknown keys {unknown}")
     if cfg["d"] < 1 or cfg["gnn_steps"] < 0 or cfg["num_items"] < 1 or cfg["num_ops"] < 1 or cfg["max_length"] < 1:
@@ -115,6 +123,8 @@ def check_config(cfg):
         raise OracleError(f"config.json: dropout {cfg['dropout']} outside [0, 1)")
     if cfg["dropout_seed"] < 0 or cfg["dropout_step"] < 0:
         raise OracleError("config.json: dropout_seed and dropout_step must be >= 0 (uint64)")
+    if cfg["repeat_buckets"] < 1:
+        raise OracleError(f"config.json: repeat_buckets {cfg['repeat_buckets']} < 1")
     return cfg
 
 
@@ -148,6 +158,11 @@ def all_param_shapes(cfg):
         "fusion.W_f": (d, 2 * d), "fusion.b_f": (1, d),
         "nf.W": (d, 2 * d), "nf.b": (1, d),
     })
+    if cfg.get("use_repeat", False):  # docs/REPEAT.md; these are columns [n x 1], as the doc names them
+        shapes.update({
+            "repeat.op_count": (O, 1), "repeat.next_op": (O + 1, O),
+            "repeat.recency": (cfg.get("repeat_buckets", 10), 1), "repeat.state": (d, 1), "repeat.bias": (1, 1),
+        })
     return shapes
 
 
@@ -170,6 +185,8 @@ def used_param_names(cfg):
         names += ["fusion.W_f", "fusion.b_f"]
     elif cfg["fusion"] == "mlp":
         names += ["nf.W", "nf.b"]
+    if cfg.get("use_repeat", False):
+        names += ["repeat.op_count", "repeat.next_op", "repeat.recency", "repeat.state", "repeat.bias"]
     return names
 
 
@@ -177,7 +194,8 @@ def check_params(cfg, params):
     shapes = all_param_shapes(cfg)
     for name, p in params.items():
         if name not in shapes:
-            raise OracleError(f"params/{name}.npy: unknown parameter name (gnn_steps = {cfg['gnn_steps']})")
+            raise OracleError(f"params/{name}.npy: unknown parameter name (gnn_steps = {cfg['gnn_steps']}, "
+                              f"use_repeat = {cfg.get('use_repeat', False)})")
         if tuple(p.shape) != shapes[name]:
             raise OracleError(f"params/{name}.npy: shape {tuple(p.shape)}, expected {shapes[name]}")
         if not torch.isfinite(p).all():
@@ -392,6 +410,36 @@ def layer_norm(x, gamma, beta, eps=1e-5):
     return (x - mu) / torch.sqrt(var + eps) * gamma.reshape(-1) + beta.reshape(-1)
 
 
+def repeat_features(bt, b, num_ops):
+    """docs/REPEAT.md, the data features of session b's nodes (local order c = 0..c_b-1):
+    n [c_b x O] float64 counts of the input micro-behaviors on node c with operation o, and
+    D [c_b] int64, the micro-behaviors since the node's last one (t - 1 - last 0-based index)."""
+    m0, m1 = int(bt["micro_offsets"][b]), int(bt["micro_offsets"][b + 1])
+    c0, c1 = int(bt["node_offsets"][b]), int(bt["node_offsets"][b + 1])
+    t = m1 - m0
+    n = np.zeros((c1 - c0, num_ops), dtype=np.float64)
+    last = np.full(c1 - c0, -1, dtype=np.int64)
+    for j in range(t):
+        c = int(bt["micro_alias"][m0 + j]) - c0
+        n[c, int(bt["micro_ops"][m0 + j])] += 1.0
+        last[c] = j
+    assert np.all(last >= 0), "every node has a micro-behavior (checked by check_batch)"
+    return torch.tensor(n, dtype=DTYPE), torch.as_tensor(t - 1 - last)
+
+
+def repeat_bonus(cfg, P, n, D, op0, hf):
+    """docs/REPEAT.md Forward: r_c for the nodes of one session ([c_b]).
+    r_c = gamma + sum_o a_o log(1 + n_co) + sum_o N[o_0, o] [n_co > 0] + rho_bucket(D_c) + q . hf_c."""
+    R = cfg["repeat_buckets"]
+    a = P["repeat.op_count"].reshape(-1)      # [O]
+    N = P["repeat.next_op"]                   # [O+1 x O]
+    rho = P["repeat.recency"].reshape(-1)     # [R]
+    q = P["repeat.state"].reshape(-1)         # [d]
+    gamma = P["repeat.bias"].reshape(())
+    bucket = torch.clamp(D, max=R - 1)
+    return (gamma + torch.log1p(n) @ a + (n > 0).to(DTYPE) @ N[op0] + rho[bucket] + hf @ q)
+
+
 def forward(cfg, P, bt):
     """Returns (scores [B x V], loss scalar). P: name -> tensor (leaf or not); bt: int64 arrays."""
     d, O = cfg["d"], cfg["num_ops"]
@@ -401,6 +449,7 @@ def forward(cfg, P, bt):
     drop1 = dropout_multipliers(cfg, 1, B, d) if cfg["use_attention"] else None
 
     session_vectors = []
+    bonus_rows = []  # use_repeat: [V] per session, sum of r_c over the session's nodes of item v
     for b in range(B):
         m0, m1 = int(bt["micro_offsets"][b]), int(bt["micro_offsets"][b + 1])
         k0, k1 = int(bt["macro_offsets"][b]), int(bt["macro_offsets"][b + 1])
@@ -471,10 +520,19 @@ def forward(cfg, P, bt):
             m = linear(torch.cat([z_s, x_t]), P["nf.W"], P["nf.b"])
         session_vectors.append(m)
 
+        # docs/REPEAT.md: the repeat bonus of the session's nodes, added to their items' logits.
+        if cfg.get("use_repeat", False):
+            n, D = repeat_features(bt, b, O)
+            r = repeat_bonus(cfg, P, n, D, op0, hf)  # [c_b]
+            node_items = torch.as_tensor(bt["node_items"][c0:c1])
+            bonus_rows.append(torch.zeros(cfg["num_items"], dtype=DTYPE).index_add(0, node_items, r))
+
     M = torch.stack(session_vectors)  # [B x d]
     m_hat = M / torch.clamp_min(M.norm(dim=1, keepdim=True), 1e-12)
     e_hat = E / torch.clamp_min(E.norm(dim=1, keepdim=True), 1e-12)
     scores = cfg["w_k"] * (m_hat @ e_hat.t())  # [B x V]
+    if cfg.get("use_repeat", False):
+        scores = scores + torch.stack(bonus_rows)
     targets = torch.as_tensor(bt["targets"])
     losses = torch.logsumexp(scores, dim=1) - scores[torch.arange(B), targets]
     return scores, losses.mean()

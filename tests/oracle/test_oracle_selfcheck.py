@@ -13,7 +13,11 @@ C++ BatchBuilder) and checks:
      model and each ablation / mode (dropout active where training), and zero gradients for the
      parameters a config does not use;
   4. a session's scores do not depend on the other sessions of the batch (alone, permuted);
-  5. the exchange directory round trip (files in, files out) and rejection of broken batches.
+  5. the exchange directory round trip (files in, files out) and rejection of broken batches;
+  6. the repeat path (docs/REPEAT.md): its features on a hand-worked session, the bonus against a
+     scalar re-computation of the doc's formula, items outside the session untouched, exactly the
+     old function with use_repeat false (keys absent or false) or with all repeat parameters zero,
+     and a repeat exchange directory (round trip, rejected inputs).
 Exit status 0 when everything passes.
 """
 
@@ -229,6 +233,10 @@ CONFIGS = {  # each option of the config is exercised by at least one entry
     "EMBSR-NG (no GNN)": {"use_gnn": False},
     "EMBSR-NS (no attention)": {"use_attention": False, "gnn_steps": 1},
     "0 GNN steps (highway only)": {"gnn_steps": 0},
+    # docs/REPEAT.md; 2-3 recency buckets so that bucket(D) = min(D, R - 1) clamps on these sessions.
+    "EMBSR-R (repeat bonus, given op, 3 buckets)": {"use_repeat": True, "repeat_buckets": 3, "gnn_steps": 1},
+    "EMBSR-R learned [NEXT], NG, 2 buckets": {"use_repeat": True, "repeat_buckets": 2, "next_op_mode": "learned",
+                                              "use_gnn": False},
 }
 
 
@@ -262,7 +270,12 @@ def check_gradients(verbose):
 
 
 def check_batch_independence():
-    cfg = base_config(training=False, num_items=9, max_length=10)
+    check_batch_independence_of(base_config(training=False, num_items=9, max_length=10))
+    check_batch_independence_of(base_config(training=False, num_items=9, max_length=10, use_repeat=True,
+                                            repeat_buckets=4))
+
+
+def check_batch_independence_of(cfg):
     rng = np.random.default_rng(5)
     sessions = random_sessions(rng, 6, cfg["num_items"], cfg["num_ops"], 10)
     params = random_params(cfg, seed=7)
@@ -336,13 +349,113 @@ def check_exchange():
         expect_rejected(lambda c, p, bt: c.pop("fusion"), "a config without 'fusion'")
 
 
+def check_repeat():
+    O = 3
+    # Hand-worked features: items 5 2 5 5 3 with ops 0 1 2 0 1 (t = 5); nodes 5, 2, 3 in first-occurrence
+    # order. n: item 5 has ops {0, 2, 0}, item 2 {1}, item 3 {1}. Last 0-based index: 5 at 3, 2 at 1,
+    # 3 at 4, so D = t - 1 - last = 1, 3, 0. A second session (item 4 once) sits behind it in the batch.
+    bt = make_batch([([5, 2, 5, 5, 3], [0, 1, 2, 0, 1], 2, 1), ([4], [2], 0, 0)], O, "given")
+    n, D = oracle.repeat_features(bt, 0, O)
+    assert n.tolist() == [[2, 0, 1], [0, 1, 0], [0, 1, 0]], f"counts n = {n.tolist()}"
+    assert D.tolist() == [1, 3, 0], f"D = {D.tolist()}"
+    n, D = oracle.repeat_features(bt, 1, O)
+    assert n.tolist() == [[0, 0, 1]] and D.tolist() == [0], "features of a single micro-behavior"
+
+    rng = np.random.default_rng(21)
+    for label, overrides in (("NG, given", {"use_gnn": False}),
+                             ("NG, learned", {"use_gnn": False, "next_op_mode": "learned"}),
+                             ("GNN, given, q = 0", {"gnn_steps": 1})):
+        cfg_r = base_config(training=False, use_repeat=True, repeat_buckets=3, **overrides)
+        cfg_0 = base_config(training=False, **overrides)
+        sessions = random_sessions(rng, 5, cfg_r["num_items"], O, 7)
+        bt = make_batch(sessions, O, cfg_r["next_op_mode"])
+        P = random_params(cfg_r, seed=31)
+        if "q = 0" in label:  # hf is internal with the GNN: drop the q . hf term, keep the others
+            P["repeat.state"] = torch.zeros_like(P["repeat.state"])
+        P0 = {k: v for k, v in P.items() if not k.startswith("repeat.")}
+        with torch.no_grad():
+            s_r = oracle.forward(cfg_r, P, bt)[0]
+            s_0 = oracle.forward(cfg_0, P0, bt)[0]
+        a, N, rho = P["repeat.op_count"][:, 0], P["repeat.next_op"], P["repeat.recency"][:, 0]
+        q, gamma = P["repeat.state"][:, 0], float(P["repeat.bias"][0, 0])
+        E = P["item_embedding"]
+        for b, (items, ops, _, next_op) in enumerate(sessions):
+            o0 = next_op if cfg_r["next_op_mode"] == "given" else O
+            for v in range(cfg_r["num_items"]):
+                if v not in items:
+                    assert s_r[b, v].item() == s_0[b, v].item(), f"{label}: item {v} outside session {b} changed"
+                    continue
+                counts = [sum(1 for i, o in zip(items, ops) if i == v and o == op) for op in range(O)]
+                last = max(j for j, i in enumerate(items) if i == v)
+                D = len(items) - 1 - last
+                r = gamma + rho[min(D, 2)].item()
+                for op in range(O):
+                    r += a[op].item() * math.log(1 + counts[op]) + (N[o0, op].item() if counts[op] > 0 else 0.0)
+                r += sum(q[k].item() * E[v, k].item() for k in range(cfg_r["d"]))  # hf = E_v without the GNN
+                got = (s_r[b, v] - s_0[b, v]).item()
+                assert abs(got - r) <= 1e-12 * max(1.0, abs(r)), f"{label}: session {b} item {v}: bonus {got}, doc {r}"
+
+    # use_repeat false is the old function: keys absent == keys present and false (any R); and a
+    # repeat model whose five parameters are zero gives bit for bit the old scores, loss and gradients.
+    for overrides in ({}, {"use_gnn": False, "next_op_mode": "learned"}):
+        cfg_old = base_config(**overrides)
+        cfg_off = base_config(use_repeat=False, repeat_buckets=5, **overrides)
+        cfg_zero = base_config(use_repeat=True, repeat_buckets=5, **overrides)
+        bt = make_batch(random_sessions(rng, 4, cfg_old["num_items"], O, 6), O, cfg_old["next_op_mode"])
+        P = random_params(cfg_old, seed=41)
+        ref = oracle.run_oracle(cfg_old, P, bt)
+        off = oracle.run_oracle(cfg_off, P, bt)
+        Pz = dict(P)
+        Pz.update({k: torch.zeros(shape, dtype=DTYPE) for k, shape in oracle.all_param_shapes(cfg_zero).items()
+                   if k.startswith("repeat.")})
+        zero = oracle.run_oracle(cfg_zero, Pz, bt)
+        for got, what in ((off, "use_repeat false"), (zero, "zero repeat parameters")):
+            assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1]), f"{what}: scores/loss differ"
+            for k in P:
+                assert np.array_equal(got[2][k], ref[2][k]), f"{what}: grad {k} differs"
+        assert any(np.any(zero[2][k]) for k in zero[2] if k.startswith("repeat.")), "zero repeat grads"
+
+    # A repeat exchange directory: round trip, and the repeat-specific broken inputs.
+    cfg = base_config(use_repeat=True, repeat_buckets=3, gnn_steps=1)
+    bt = make_batch(random_sessions(rng, 4, cfg["num_items"], O, 6), O, "given")
+    params = random_params(cfg, seed=51)
+    del params["nf.W"], params["nf.b"]
+    scores, loss, grads = oracle.run_oracle(cfg, params, bt)
+    import contextlib
+    import io
+    with tempfile.TemporaryDirectory() as tmp:
+        write_exchange(tmp, cfg, params, bt)
+        assert oracle.main([sys.argv[0], tmp]) == 0, "oracle failed on a valid repeat exchange directory"
+        out = os.path.join(tmp, "out")
+        assert np.array_equal(np.load(os.path.join(out, "scores.npy")), scores)
+        assert np.array_equal(np.load(os.path.join(out, "loss.npy")), loss)
+        for name in params:
+            assert np.array_equal(np.load(os.path.join(out, f"grad_{name}.npy")), grads[name]), name
+
+    def expect_rejected(mutate, what):
+        with tempfile.TemporaryDirectory() as bad:
+            c, p = copy.deepcopy(cfg), dict(params)
+            mutate(c, p)
+            write_exchange(bad, c, p, bt)
+            with contextlib.redirect_stderr(io.StringIO()):
+                assert oracle.main([sys.argv[0], bad]) == 2, f"oracle accepted {what}"
+
+    expect_rejected(lambda c, p: c.__setitem__("use_repeat", False), "repeat parameters with use_repeat false")
+    expect_rejected(lambda c, p: c.__setitem__("repeat_buckets", 4), "repeat.recency with R rows != repeat_buckets")
+    expect_rejected(lambda c, p: c.__setitem__("repeat_buckets", 0), "repeat_buckets 0")
+    expect_rejected(lambda c, p: c.__setitem__("use_repeat", 1), "a non-boolean use_repeat")
+    expect_rejected(lambda c, p: p.pop("repeat.bias"), "a missing repeat parameter")
+    expect_rejected(lambda c, p: p.__setitem__("repeat.state", p["repeat.state"].t()), "a transposed repeat.state")
+
+
 def run_all(verbose=True):
     torch.set_default_dtype(DTYPE)
     checks = [("counter_random / dropout masks vs C++", check_random),
               ("GRU / GGNN / LayerNorm vs torch.nn", check_layers),
               ("gradcheck (all configs)", lambda: check_gradients(verbose)),
               ("batch independence", check_batch_independence),
-              ("exchange directory round trip", check_exchange)]
+              ("exchange directory round trip", check_exchange),
+              ("repeat path (docs/REPEAT.md)", check_repeat)]
     failed = 0
     for label, fn in checks:
         try:

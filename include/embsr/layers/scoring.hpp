@@ -29,6 +29,7 @@
 #include <embsr/core/math.hpp>
 #include <embsr/core/parallel.hpp>
 #include <embsr/core/tensor.hpp>
+#include <embsr/core/types.hpp>
 #include <embsr/layers/top_k.hpp>
 
 namespace embsr {
@@ -183,15 +184,29 @@ struct ScoringCache {
   Vec<Scalar, MemorySpace> item_norms_storage, m_norms_storage, lse_storage, row_loss_storage;
 };
 
+// An additive term on some logits (EMBSR-R's repeat bonus, layers/repeat.hpp, docs/REPEAT.md):
+// scores[session[c]][item[c]] += values[c] for c < C, each (session, item) pair at most once (the
+// nodes of a batch: distinct items per session). The backward gathers dL/dvalues[c] =
+// dL/dscores[session[c]][item[c]] into `gradients`. Empty Views: no term.
+template <class Scalar, class MemorySpace>
+struct ScoringBonus {
+  Kokkos::View<const Scalar*, MemorySpace> values;     // [C]
+  Kokkos::View<const index_t*, MemorySpace> items;     // [C]
+  Kokkos::View<const index_t*, MemorySpace> sessions;  // [C]
+  Kokkos::View<Scalar*, MemorySpace> gradients;        // [C] (backward; overwritten)
+};
+
 // scores[B x V] = w_k (m_b / |m_b|) . (E_v / |E_v|)  (m [B x d], E [V x d]) into cache.scores;
 // with targets (int32 [B], each in [0, V)) returns loss = mean_b (logsumexp_v scores[b] - scores[b][target_b]),
 // with an empty targets View returns 0 (scores only: evaluation).
 // reuse_items_hat: the caller guarantees E is unchanged since the last forward on this cache (a
 // frozen model serving requests): the normalised table is then not recomputed, which saves a
 // pass over the whole [V x d] table per call (the dominant cost of a batch-1 request on a CPU).
+// A bonus (see ScoringBonus) is added to the scores before the loss.
 template <class ExecSpace, class MV, class EV, class TV, class S, class M>
 double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV& targets, double w_k,
-                       ScoringCache<S, M>& cache, bool reuse_items_hat = false) {
+                       ScoringCache<S, M>& cache, bool reuse_items_hat = false,
+                       const ScoringBonus<S, M>& bonus = ScoringBonus<S, M>{}) {
   assert_accessible<ExecSpace, MV, EV, TV, MatRef<S, M>>();
   static_assert(MV::rank == 2 && EV::rank == 2 && TV::rank == 1, "scoring_forward: m and E are 2-D, targets 1-D");
   static_assert(std::is_integral<typename TV::non_const_value_type>::value, "scoring_forward: targets must be integers");
@@ -221,6 +236,16 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   }
   detail::scoring_normalise_rows(exec, m, cache.m_hat, cache.m_norms, "embsr::scoring::normalise_m");
   gemm(exec, Trans::No, Trans::Yes, static_cast<S>(w_k), cache.m_hat, cache.items_hat, S(0), cache.scores);
+  if (bonus.values.extent(0) != 0) {
+    const std::size_t C = bonus.values.extent(0);
+    require(bonus.items.extent(0) == C && bonus.sessions.extent(0) == C, "scoring_forward", "a bonus needs an item and a session per value");
+    const auto scores = cache.scores;
+    const auto values = bonus.values;
+    const auto items = bonus.items;
+    const auto sessions = bonus.sessions;
+    Kokkos::parallel_for("embsr::scoring::bonus", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(C)),
+                         KOKKOS_LAMBDA(const int c) { scores(sessions(c), items(c)) += values(c); });
+  }
   if (!with_loss || B == 0) return 0.0;
 
   // Per row: lse = max + log sum exp(s - max), loss_b = lse - s[target].
@@ -284,9 +309,12 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
 // every item. dm [B x d], dE [V x d] are added into (either may be an empty View: not needed).
 // Needs the cache of a scoring_forward with the same m, E, targets and w_k; leaves cache.scores
 // and cache.items_hat overwritten (as noted above).
+// With a bonus, dL/dvalues[c] = dL/ds[session[c]][item[c]] goes to bonus.gradients (the bonus's
+// own gradients do not change dm or dE: d s / d(w_k cos) = 1).
 template <class ExecSpace, class MV, class EV, class TV, class S, class M, class DMV, class DEV>
 void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV& targets, double w_k,
-                      ScoringCache<S, M>& cache, const DMV& dm, const DEV& dE) {
+                      ScoringCache<S, M>& cache, const DMV& dm, const DEV& dE,
+                      const ScoringBonus<S, M>& bonus = ScoringBonus<S, M>{}) {
   assert_accessible<ExecSpace, MV, EV, TV, DMV, DEV, MatRef<S, M>>();
   static_assert(MV::rank == 2 && EV::rank == 2 && TV::rank == 1 && DMV::rank == 2 && DEV::rank == 2,
                 "scoring_backward: m, E, dm, dE are 2-D, targets 1-D");
@@ -297,6 +325,9 @@ void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV&
   const bool want_dm = dm.extent(0) != 0, want_dE = dE.extent(0) != 0;
   if (want_dm) require_shape("scoring_backward", "dm", dm, B, d);
   if (want_dE) require_shape("scoring_backward", "dE", dE, V, d);
+  if (bonus.gradients.extent(0) != 0)
+    require(bonus.items.extent(0) == bonus.gradients.extent(0) && bonus.sessions.extent(0) == bonus.gradients.extent(0),
+            "scoring_backward", "a bonus needs an item and a session per value");
   cache.has_loss = false;  // the scores are about to be overwritten
   if (B == 0 || V == 0) return;
 
@@ -320,6 +351,14 @@ void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV&
           const S p = math::exp(scores(b, v) - lse(b));
           scores(b, v) = (v == static_cast<int>(targets(b)) ? p - S(1) : p) * inv_b;
         });
+  }
+  if (bonus.gradients.extent(0) != 0) {
+    const std::size_t C = bonus.gradients.extent(0);
+    const auto gradients = bonus.gradients;
+    const auto items = bonus.items;
+    const auto sessions = bonus.sessions;
+    Kokkos::parallel_for("embsr::scoring::dbonus", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(C)),
+                         KOKKOS_LAMBDA(const int c) { gradients(c) = scores(sessions(c), items(c)); });
   }
   const S wk = static_cast<S>(w_k);
   if (want_dm) {

@@ -41,6 +41,9 @@ struct Config {
   bool use_relations = true;   // false: absolute operation embeddings with standard attention
   FusionMode fusion = FusionMode::Gate;
   double fixed_beta = 0.5;     // with FusionMode::Fixed
+  // EMBSR-R (docs/REPEAT.md): a learned bonus on the logits of the session's own items.
+  bool use_repeat = false;
+  int repeat_buckets = 10;     // R: recency buckets of the bonus (micro-behaviors since the item's last one)
 
   int num_op_ids() const { return num_ops + 1; }  // operations plus the [NEXT] id
 
@@ -56,6 +59,8 @@ struct Config {
     if (!(w_k > 0 && std::isfinite(w_k))) fail("w_k must be finite and > 0, got " + std::to_string(w_k));
     if (!(init_std > 0 && std::isfinite(init_std)))
       fail("init_std must be finite and > 0, got " + std::to_string(init_std));
+    if (use_repeat && (repeat_buckets < 1 || repeat_buckets > (1 << 20)))
+      fail("repeat_buckets must be in [1, 2^20], got " + std::to_string(repeat_buckets));
     if (fusion == FusionMode::Fixed && !(fixed_beta >= 0 && fixed_beta <= 1))
       fail("fixed_beta must be in [0, 1], got " + std::to_string(fixed_beta));
   }

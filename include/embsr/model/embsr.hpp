@@ -14,7 +14,8 @@
 //   op0, xm[T] = hf[micro_alias] + eo, xs[B] = star_S + op_embedding[op0], xt[B]   inputs (4.1)
 //   z[B]    = operation-aware attention, query position 0       attention (4.2; z = star_S without attention)
 //   m[B]    = fusion(z, xt)                                     fusion (5: gate, fixed beta or MLP)
-//   scores  = w_k m^ . E^;  loss = CE                           scoring (5)
+//   r[C]    = repeat bonus of the session's items (EMBSR-R)      repeat (docs/REPEAT.md; use_repeat only)
+//   scores  = w_k m^ . E^ (+ r on the session's items); loss = CE   scoring (5)
 // Ablations switch parts off without copies of the code: see Config.
 
 #include <cmath>
@@ -39,6 +40,7 @@
 #include <embsr/layers/gru.hpp>
 #include <embsr/layers/highway.hpp>
 #include <embsr/layers/inputs.hpp>
+#include <embsr/layers/repeat.hpp>
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/layers/top_k.hpp>
@@ -221,6 +223,13 @@ class EMBSR {
       id_.W_nf = id("nf.W");
       id_.b_nf = id("nf.b");
     }
+    if (config_.use_repeat) {
+      id_.repeat_op_count = id("repeat.op_count");
+      id_.repeat_next_op = id("repeat.next_op");
+      id_.repeat_recency = id("repeat.recency");
+      id_.repeat_state = id("repeat.state");
+      id_.repeat_bias = id("repeat.bias");
+    }
   }
 
   struct GruIds {
@@ -243,6 +252,8 @@ class EMBSR {
     std::size_t W_Q = kNone, b_Q = kNone, W_1 = kNone, b_1 = kNone, W_2 = kNone, b_2 = kNone, ln_gamma = kNone,
                 ln_beta = kNone, positions = kNone, relations = kNone;
     std::size_t W_f = kNone, b_f = kNone, W_nf = kNone, b_nf = kNone;
+    std::size_t repeat_op_count = kNone, repeat_next_op = kNone, repeat_recency = kNone, repeat_state = kNone,
+                repeat_bias = kNone;
   };
 
   // Parameter structs of the layers, over values (grad = false) or gradients (grad = true).
@@ -283,6 +294,16 @@ class EMBSR {
     if (config_.fusion == FusionMode::Gate) return FusionParams<Scalar, M>{mat(id_.W_f, grad), vec(id_.b_f, grad)};
     if (config_.fusion == FusionMode::Mlp) return FusionParams<Scalar, M>{mat(id_.W_nf, grad), vec(id_.b_nf, grad)};
     return FusionParams<Scalar, M>{};
+  }
+  RepeatParams<Scalar, M> repeat(bool grad) const {
+    return RepeatParams<Scalar, M>{mat(id_.repeat_op_count, grad), mat(id_.repeat_next_op, grad),
+                                   mat(id_.repeat_recency, grad), mat(id_.repeat_state, grad), mat(id_.repeat_bias, grad)};
+  }
+  // The repeat bonus as the scoring layer takes it (empty without use_repeat).
+  ScoringBonus<Scalar, M> scoring_bonus(const batch_type& batch, bool with_gradients) const {
+    if (!config_.use_repeat) return ScoringBonus<Scalar, M>{};
+    return ScoringBonus<Scalar, M>{act_.repeat, batch.node_items, batch.node_session,
+                                   with_gradients ? Kokkos::View<Scalar*, M>(grads_.drepeat) : Kokkos::View<Scalar*, M>()};
   }
   FusionOptions fusion_options() const {
     const FusionKind kind = config_.fusion == FusionMode::Gate  ? FusionKind::Gate
@@ -336,9 +357,10 @@ class EMBSR {
                         attention_cache_);
     // Fusion, scoring, loss (5).
     fusion_forward(exec_, a.z, a.xt, fusion(false), fusion_options(), a.m, fusion_cache_);
+    if (config_.use_repeat) repeat_forward(exec_, batch, a.op0, a.hf, repeat(false), a.repeat, repeat_cache_);
     Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value =
-        scoring_forward(exec_, a.m, params_.value(id_.item), targets, config_.w_k, scoring_cache_, frozen_);
+    const double loss_value = scoring_forward(exec_, a.m, params_.value(id_.item), targets, config_.w_k, scoring_cache_,
+                                              frozen_, scoring_bonus(batch, false));
     if (with_loss && !std::isfinite(loss_value)) {
       check_parameters_finite();
       throw NonFiniteValue("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
@@ -359,7 +381,8 @@ class EMBSR {
 
     // Fusion, scoring, loss (5).
     scoring_backward(exec_, a.m, params_.value(id_.item), Kokkos::View<const int*, M>(batch.targets), config_.w_k,
-                     scoring_cache_, g.dm, params_.grad(id_.item));
+                     scoring_cache_, g.dm, params_.grad(id_.item), scoring_bonus(batch, true));
+    if (config_.use_repeat) repeat_backward(exec_, a.hf, repeat(false), repeat_cache_, g.drepeat, g.dhf, repeat(true));
     fusion_backward(exec_, a.z, a.xt, fusion(false), fusion_options(), fusion_cache_, g.dm, g.dz, g.dxt, fusion(true));
     // Dyadic relational encoder (4). Without attention z is the star, and g.dz is g.dstar.
     if (config_.use_attention)
@@ -409,6 +432,7 @@ class EMBSR {
   AttentionCache<Scalar, M> attention_cache_;
   FusionCache<Scalar, M> fusion_cache_;
   ScoringCache<Scalar, M> scoring_cache_;
+  RepeatCache<Scalar, M> repeat_cache_;
   bool frozen_ = false;
 };
 

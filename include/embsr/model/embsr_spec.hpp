@@ -10,6 +10,7 @@
 //   embsr-ns  EMBSR-NS: no operation-aware self-attention; the session vector is the star node
 //   embsr-ng  EMBSR-NG: no GNN and no operation GRU; the attention reads the item embeddings
 //   embsr-nf  EMBSR-NF: the fusion gate replaced by a linear layer on [z ; x_t]
+//   embsr-r   EMBSR-R: EMBSR with the repeat path of docs/REPEAT.md (ours, issue 14)
 
 #include <cstdint>
 #include <string>
@@ -44,6 +45,8 @@ inline ModelOptions embsr_options(const Config& c) {
   o.set("relations", c.use_relations);
   o.set("fusion", c.fusion == FusionMode::Gate ? "gate" : c.fusion == FusionMode::Mlp ? "mlp" : "fixed");
   o.set("fixed_beta", c.fixed_beta);
+  o.set("repeat", c.use_repeat);
+  o.set("repeat_buckets", c.repeat_buckets);
   return o;
 }
 
@@ -80,6 +83,10 @@ inline std::vector<OptionSpec> embsr_option_specs(const Config& defaults) {
       {"fusion", OptionKind::Choice, text("fusion"), "gate (eq. 18), mlp (EMBSR-NF) or fixed", {"gate", "mlp", "fixed"},
        false, true, {}},
       {"fixed_beta", OptionKind::Number, text("fixed_beta"), "beta with fusion=fixed", {}, false, true, {}},
+      {"repeat", OptionKind::Boolean, text("repeat"),
+       "a learned bonus on the logits of the session's own items (EMBSR-R, docs/REPEAT.md)", {}, false, true, {}},
+      {"repeat_buckets", OptionKind::Integer, text("repeat_buckets"),
+       "recency buckets of the repeat bonus (micro-behaviors since the item's last one)", {}, false, true, {}},
   };
   specs.insert(specs.end(), own.begin(), own.end());
   return specs;
@@ -110,6 +117,8 @@ inline Config embsr_config(const ModelOptions& o, const Config& defaults = Confi
       "fusion", c.fusion == FusionMode::Gate ? "gate" : c.fusion == FusionMode::Mlp ? "mlp" : "fixed", {"gate", "mlp", "fixed"});
   c.fusion = fusion == "gate" ? FusionMode::Gate : fusion == "mlp" ? FusionMode::Mlp : FusionMode::Fixed;
   c.fixed_beta = o.get_double("fixed_beta", c.fixed_beta);
+  c.use_repeat = o.get_bool("repeat", c.use_repeat);
+  c.repeat_buckets = o.get_int32("repeat_buckets", c.repeat_buckets);
   c.validate();
   return c;
 }
@@ -173,6 +182,13 @@ struct NoFusionGate {
   static constexpr const char* name = "embsr-nf";
   static constexpr const char* description = "EMBSR-NF (Table IV): a linear layer on [z ; x_t] instead of the fusion gate";
   static void apply(Config& c) { c.fusion = FusionMode::Mlp; }
+};
+
+struct Repeat {
+  static constexpr const char* name = "embsr-r";
+  static constexpr const char* description =
+      "EMBSR-R: EMBSR with a learned bonus on the session's own items from their operations, recency and state";
+  static void apply(Config& c) { c.use_repeat = true; }
 };
 
 }  // namespace embsr_presets

@@ -11,7 +11,9 @@
 //   with the GNN: run_gru (unless use_run_gru is off), then per GNN step s: ggnn<s> (W_in, b_in,
 //   W_out, b_out, GRU cell), star<s> (W_q1 .. b_q2); highway,
 //   with attention: attention.* (positions [(L+1) x d], relations [(O+1)^2 x d] with relations),
-//   fusion.W_f / b_f (gate) or nf.W / nf.b (EMBSR-NF).
+//   fusion.W_f / b_f (gate) or nf.W / nf.b (EMBSR-NF),
+//   with the repeat path (docs/REPEAT.md): repeat.op_count [O x 1], repeat.next_op [(O+1) x O],
+//   repeat.recency [R x 1], repeat.state [d x 1], repeat.bias [1 x 1].
 
 #include <cstddef>
 #include <cstdint>
@@ -82,6 +84,14 @@ void for_each_parameter(const Config& config, Visit&& visit) {
     visit(std::string("nf.W"), d, 2 * d);
     visit(std::string("nf.b"), std::uint64_t(1), d);
   }
+  if (config.use_repeat) {
+    const auto O = static_cast<std::uint64_t>(config.num_ops);
+    visit(std::string("repeat.op_count"), O, std::uint64_t(1));
+    visit(std::string("repeat.next_op"), ops, O);
+    visit(std::string("repeat.recency"), static_cast<std::uint64_t>(config.repeat_buckets), std::uint64_t(1));
+    visit(std::string("repeat.state"), d, std::uint64_t(1));
+    visit(std::string("repeat.bias"), std::uint64_t(1), std::uint64_t(1));
+  }
 }
 
 // a * b + c, saturating at UINT64_MAX instead of wrapping (the sizes of a hostile Config).
@@ -134,6 +144,12 @@ inline ParameterCount parameter_count(const Config& config) {
   if (config.fusion != FusionMode::Fixed) {
     c.entries += 2;
     c.values = saturating_mul_add(d, 2 * d + 1, c.values);
+  }
+  if (config.use_repeat) {
+    const auto O = static_cast<std::uint64_t>(config.num_ops);
+    c.entries += 5;
+    c.values = saturating_mul_add(ops + 1, O, c.values);  // op_count, next_op
+    c.values = saturating_mul_add(1, static_cast<std::uint64_t>(config.repeat_buckets) + d + 1, c.values);
   }
   return c;
 }

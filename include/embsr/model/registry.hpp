@@ -32,6 +32,7 @@ using RegisteredModels = ModelList<PopularitySpec<false>,                      /
                                    EmbsrSpec<embsr_presets::NoSelfAttention>,  // embsr-ns
                                    EmbsrSpec<embsr_presets::NoGnn>,            // embsr-ng
                                    EmbsrSpec<embsr_presets::NoFusionGate>,     // embsr-nf
+                                   EmbsrSpec<embsr_presets::Repeat>,           // embsr-r
                                    KnnSpec<KnnKind::Sknn>,                     // sknn
                                    KnnSpec<KnnKind::VSknn>,                    // v-sknn
                                    KnnSpec<KnnKind::Stan>,                     // stan
