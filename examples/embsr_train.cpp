@@ -75,6 +75,7 @@ nlohmann::json config_json(const Args& a, const embsr::SessionModel<Kokkos::Defa
   }
   if (model.learns_by_gradients()) {
     j["lr"] = a.train.adam.lr;
+    j["weight_decay"] = a.train.adam.weight_decay;
     j["batch_size"] = a.train.batch_size;
     j["epochs"] = a.train.epochs;
     j["patience"] = a.train.patience;
@@ -93,7 +94,7 @@ constexpr ModelFlag kModelFlags[] = {
     {"--w-k", "w_k"},       {"--seed", "seed"},           {"--next-op", "next_op"},
     {"--no-attention", "attention"}, {"--no-gnn", "gnn"}, {"--no-run-gru", "run_gru"},
     {"--no-relations", "relations"}, {"--fusion", "fusion"}, {"--fixed-beta", "fixed_beta"}};
-constexpr const char* kTrainingFlags[] = {"--lr", "--batch", "--epochs", "--patience", "--resume"};
+constexpr const char* kTrainingFlags[] = {"--lr", "--weight-decay", "--batch", "--epochs", "--patience", "--resume"};
 
 // The model options the user set: from the flags given (and only those: the model's own defaults,
 // its preset's included, fill in the rest), then every --option KEY=VALUE.
@@ -313,6 +314,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--fixed-beta", a.model.fixed_beta)->capture_default_str();
   app.add_option("--lr", a.train.adam.lr)->capture_default_str();
+  app.add_option("--weight-decay", a.train.adam.weight_decay, "L2 penalty on every parameter (Adam, PyTorch semantics)")
+      ->capture_default_str();
   app.add_option("--batch", a.train.batch_size)->capture_default_str();
   app.add_option("--epochs", a.train.epochs)->capture_default_str();
   app.add_option("--patience", a.train.patience)->capture_default_str();
