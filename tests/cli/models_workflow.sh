@@ -19,9 +19,9 @@ for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sknn v-sknn stan 
 done
 
 session='{"session": [{"item": "1169504", "operation": "SearchList2Product"}, {"item": "3170510", "operation": "Cart"}]}'
-for model in s-pop embsr-ns sknn v-sknn stan vstan vstan-ops; do
+for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops; do
   extra=()
-  [[ "$model" == embsr-ns ]] && extra=(--d 8 --epochs 1 --batch 256)
+  [[ "$model" == embsr-ns || "$model" == embsr-r ]] && extra=(--d 8 --epochs 1 --batch 256)
   "$bin/embsr-train" "${common[@]}" --model "$model" "${extra[@]}" --output "$work/$model" > "$work/$model.log"
   for f in best.ckpt last.ckpt metrics.json; do test -s "$work/$model/$f" || fail "$model: missing $f"; done
   grep -q "\"model\": \"$model\"" "$work/$model/metrics.json" || fail "$model: metrics.json does not name the model"
