@@ -25,13 +25,15 @@ shared="$root/../shared/data"
 out="$root/out/results"
 mkdir -p "$out"
 
-# dataset -> loader arguments and the paper's per-dataset settings (MODEL.md 6; support 5 for the samples)
+# dataset -> loader arguments (scripts/sample_args.sh) and the paper's per-dataset training settings
+source "$root/scripts/sample_args.sh"
 args_for() {
+  local sample
+  sample="$(sample_args "$1")" || exit 2
   case "$1" in
-    jd_appliances) echo "--format jd $shared/jd_micro_behavior_hup/HUP_Data/Applicances/JD_Applicances_sample $shared/jd_micro_behavior_hup/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample --min-support 5 --max-length 40 --lr 0.001 --dropout 0.2" ;;
-    jd_computers) echo "--format jd $shared/jd_micro_behavior_hup/HUP_Data/Computers/JD_Computers_sample $shared/jd_micro_behavior_hup/JD_Micro_Behaviors_Datasets_sample/JD_Computers_sample --min-support 5 --max-length 30 --lr 0.003 --dropout 0.1" ;;
-    trivago) echo "--format trivago $shared/trivago_recsys2019/trivago_val_100k.csv --min-support 5 --max-length 50 --lr 0.001 --dropout 0.5" ;;
-    *) echo "results.sh: unknown dataset $1" >&2; exit 2 ;;
+    jd_appliances) echo "$sample --lr 0.001 --dropout 0.2" ;;
+    jd_computers) echo "$sample --lr 0.003 --dropout 0.1" ;;
+    trivago) echo "$sample --lr 0.001 --dropout 0.5" ;;
   esac
 }
 

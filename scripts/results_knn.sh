@@ -35,15 +35,8 @@ shared="$root/../shared/data"
 out="$root/out/results-knn"
 mkdir -p "$out"
 
-# The loader arguments of scripts/results.sh (the paper's per-dataset settings, support 5).
-args_for() {
-  case "$1" in
-    jd_appliances) echo "--format jd $shared/jd_micro_behavior_hup/HUP_Data/Applicances/JD_Applicances_sample $shared/jd_micro_behavior_hup/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample --min-support 5 --max-length 40" ;;
-    jd_computers) echo "--format jd $shared/jd_micro_behavior_hup/HUP_Data/Computers/JD_Computers_sample $shared/jd_micro_behavior_hup/JD_Micro_Behaviors_Datasets_sample/JD_Computers_sample --min-support 5 --max-length 30" ;;
-    trivago) echo "--format trivago $shared/trivago_recsys2019/trivago_val_100k.csv --min-support 5 --max-length 50" ;;
-    *) echo "results_knn.sh: unknown dataset $1" >&2; exit 2 ;;
-  esac
-}
+# The loader arguments of every sample (the paper's preprocessing, support 5).
+source "$root/scripts/sample_args.sh"
 
 runs=()
 for ds in $datasets; do
@@ -59,12 +52,12 @@ run_one() {
   [[ -s "$dir/best.json" ]] && return 0
   mkdir -p "$dir"
   # shellcheck disable=SC2046
-  OMP_NUM_THREADS=1 OMP_PROC_BIND=false "$build/examples/embsr-tune" $(args_for "$ds") --model "$model" \
+  OMP_NUM_THREADS=1 OMP_PROC_BIND=false "$build/examples/embsr-tune" $(sample_args "$ds") --model "$model" \
     --trials "$trials" --seed "$seed" --threads 1 --out "$dir" > "$dir/log.txt" 2>&1 ||
     { echo "FAILED: $ds $model seed $seed (see $dir/log.txt)" >&2; return 1; }
   echo "done: $ds $model seed $seed"
 }
-export -f run_one args_for
+export -f run_one sample_args
 export out build shared trials
 printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -L 1 bash -c 'run_one "$0" "$1" "$2"'
 
@@ -79,7 +72,7 @@ ops_only() {
   local fixed
   fixed=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["values"]; print(" ".join("--option %s=%s" % (k, str(x).lower() if isinstance(x, bool) else x) for k, x in v.items()))' "$best")
   # shellcheck disable=SC2046,SC2086
-  OMP_NUM_THREADS=1 OMP_PROC_BIND=false "$build/examples/embsr-tune" $(args_for "$ds") --model vstan-ops \
+  OMP_NUM_THREADS=1 OMP_PROC_BIND=false "$build/examples/embsr-tune" $(sample_args "$ds") --model vstan-ops \
     --trials 20 --seed "$seed" --threads 1 $fixed --out "$dir" > "$dir/log.txt" 2>&1 ||
     { echo "FAILED: $ds vstan+ops seed $seed (see $dir/log.txt)" >&2; return 1; }
   echo "done: $ds vstan+ops seed $seed"

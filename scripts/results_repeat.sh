@@ -24,25 +24,18 @@ done
 [[ -x "$build/examples/embsr-train" ]] || "$root/scripts/setup.sh" --build-dir "$build" --target embsr-train >/dev/null
 export shared="$root/../shared/data" out="$root/out/results-repeat" build
 mkdir -p "$out"
-args_for() {
-  case "$1" in
-    jd_appliances) echo "--format jd $shared/jd_micro_behavior_hup/HUP_Data/Applicances/JD_Applicances_sample $shared/jd_micro_behavior_hup/JD_Micro_Behaviors_Datasets_sample/JD_Applicances_sample --min-support 5 --max-length 40" ;;
-    jd_computers) echo "--format jd $shared/jd_micro_behavior_hup/HUP_Data/Computers/JD_Computers_sample $shared/jd_micro_behavior_hup/JD_Micro_Behaviors_Datasets_sample/JD_Computers_sample --min-support 5 --max-length 30" ;;
-    trivago) echo "--format trivago $shared/trivago_recsys2019/trivago_val_100k.csv --min-support 5 --max-length 50" ;;
-    *) echo "results_repeat.sh: unknown dataset $1" >&2; exit 2 ;;
-  esac
-}
+source "$root/scripts/sample_args.sh"
 run_one() {
   local ds="$1" mode="$2" seed="$3" dir="$out/$1/$2-seed$3"
   [[ -s "$dir/metrics.json" ]] && return 0
   mkdir -p "$dir"
   # shellcheck disable=SC2046
-  OMP_NUM_THREADS=1 OMP_PROC_BIND=false "$build/examples/embsr-train" $(args_for "$ds") --model embsr-r --next-op "$mode" \
+  OMP_NUM_THREADS=1 OMP_PROC_BIND=false "$build/examples/embsr-train" $(sample_args "$ds") --model embsr-r --next-op "$mode" \
     --batch 32 --lr 0.001 --d 100 --dropout 0.5 --epochs 40 --patience 10 --seed "$seed" --threads 1 --baselines \
     --no-progress --output "$dir" > "$dir/log.txt" 2>&1 || { echo "FAILED: $ds $mode $seed" >&2; return 1; }
   echo "done: $ds $mode seed $seed"
 }
-export -f run_one args_for
+export -f run_one sample_args
 for ds in $datasets; do for mode in $modes; do for seed in $seeds; do echo "$ds $mode $seed"; done; done; done |
   xargs -P "$jobs" -L 1 bash -c 'run_one "$0" "$1" "$2"'
 python3 - "$out" $datasets <<'PY'
