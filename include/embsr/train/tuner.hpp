@@ -1,5 +1,5 @@
 #pragma once
-// The hyper-parameter search of embsr-tune, free of Kokkos: what is searched, how a trial's values
+// The hyper-parameter search of embsr-tune: what is searched, how a trial's values
 // are drawn, and the validation objective's terms.
 //
 //   SearchDimension   one searched quantity: a model option whose OptionSpec::search is tuned, or a
@@ -7,9 +7,10 @@
 //                     training_search_dimensions());
 //   search_dimensions the dimensions of one model's search: its tuned options (spec order, data
 //                     sizes never), then the training ones, less every key the user fixed;
-//   sample_value /    seeded random search. The value of a dimension in trial t depends only on
-//   sample_trial      (seed, t, the dimension's key and space): a rerun with the same seed draws the
-//                     same trials, and fixing or adding another option changes no other draw;
+//   sample_value /    seeded random search (core/random.hpp's SplitMix64). The value of a dimension
+//   sample_trial      in trial t depends only on (seed, t, the dimension's key and space): a rerun
+//                     with the same seed draws the same trials, and fixing or adding another option
+//                     changes no other draw;
 //   parse_objective   "h20+m20" -> the metric terms whose sum the search maximises.
 //
 // How a value is drawn from u, uniform in [0, 1) (SplitMix64 of the seed, trial and key):
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include <embsr/core/error.hpp>
+#include <embsr/core/random.hpp>
 #include <embsr/model/model_options.hpp>
 
 namespace embsr {
@@ -54,12 +56,6 @@ inline std::vector<SearchDimension> training_search_dimensions() {
 
 namespace detail {
 
-// SplitMix64's output function (core/random.hpp's mix64, repeated here to stay free of Kokkos).
-constexpr std::uint64_t tuner_mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 // FNV-1a of a key: the dimension's stream.
 inline std::uint64_t tuner_key_hash(const std::string& key) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -71,9 +67,8 @@ inline std::uint64_t tuner_key_hash(const std::string& key) {
 }
 // Uniform in [0, 1) (53 bits) for (seed, trial, key).
 inline double tuner_uniform(std::uint64_t seed, std::uint64_t trial, const std::string& key) {
-  const std::uint64_t stream = tuner_mix64(tuner_mix64(seed + 0x9e3779b97f4a7c15ULL) ^ tuner_key_hash(key));
-  const std::uint64_t bits = tuner_mix64(stream + 0x9e3779b97f4a7c15ULL * (trial + 1));
-  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
+  const std::uint64_t stream = mix64(mix64(seed + golden_gamma()) ^ tuner_key_hash(key));
+  return to_unit_double(mix64(stream + golden_gamma() * (trial + 1)));
 }
 
 inline std::string format_4g(double x) {
