@@ -191,7 +191,8 @@ int run(Args& a, const embsr::ModelOptions& given) {
   const std::size_t parameters = model->parameters() != nullptr ? model->parameters()->size() : 0;
   const bool embsr_family = spec.info.base_name() == "embsr";
   if (embsr_family)
-    std::printf("model: EMBSR, %zu parameters, next operation %s, %s backend with %d threads\n", parameters,
+    std::printf("model: %s (EMBSR%s), %zu parameters, next operation %s, %s backend with %d threads\n",
+                a.model_name.c_str(), a.model_name == "embsr" ? "" : " preset", parameters,
                 options.find("next_op")->c_str(), Exec::name(), Exec().concurrency());
   else
     std::printf("model: %s (%s), %zu parameters, %s backend with %d threads\n", a.model_name.c_str(),
@@ -269,11 +270,18 @@ int run(Args& a, const embsr::ModelOptions& given) {
     // Where the model wins or loses against S-POP: targets already in the session vs new ones.
     std::printf("\ntest H@20 / M@20 (%%) by target: repeat = already in the session (%zu), explore = new (%zu)\n",
                 split.repeat.sessions, split.explore.sessions);
-    const std::string label = embsr_family ? "EMBSR" : a.model_name;
-    std::printf("%-7s repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", label.c_str(), 100 * split.repeat.hit(20),
-                100 * split.repeat.mrr(20), 100 * split.explore.hit(20), 100 * split.explore.mrr(20));
-    std::printf("S-POP   repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", 100 * spop_split.repeat.hit(20),
+    const int width = static_cast<int>(std::max<std::size_t>(a.model_name.size(), 5));
+    std::printf("%-*s  repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", width, a.model_name.c_str(),
+                100 * split.repeat.hit(20), 100 * split.repeat.mrr(20), 100 * split.explore.hit(20),
+                100 * split.explore.mrr(20));
+    std::printf("%-*s  repeat %6.2f / %6.2f   explore %6.2f / %6.2f\n", width, "S-POP", 100 * spop_split.repeat.hit(20),
                 100 * spop_split.repeat.mrr(20), 100 * spop_split.explore.hit(20), 100 * spop_split.explore.mrr(20));
+    // The one comparison that decides whether a model is worth serving on these data: does it beat
+    // counting the session's own items?
+    std::printf("\n%s against S-POP on test: H@20 %.2f vs %.2f (%+.2f), M@20 %.2f vs %.2f (%+.2f)\n",
+                a.model_name.c_str(), 100 * result.test.hit(20), 100 * spop_m.hit(20),
+                100 * (result.test.hit(20) - spop_m.hit(20)), 100 * result.test.mrr(20), 100 * spop_m.mrr(20),
+                100 * (result.test.mrr(20) - spop_m.mrr(20)));
   }
   embsr::write_file_atomically(a.output + "/metrics.json", j.dump(2) + "\n");
   plot(a.output);

@@ -49,6 +49,7 @@
 #include <embsr/layers/highway.hpp>
 #include <embsr/layers/inputs.hpp>
 #include <embsr/layers/repeat.hpp>
+#include <embsr/layers/repeat_mixture.hpp>
 #include <embsr/layers/linear.hpp>
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>

@@ -99,13 +99,39 @@ TEMPLATE_LIST_TEST_CASE("model: gradients of every ablation and of the learned [
     base.use_repeat = true;
     base.use_gnn = false;
   }
+  // The repeat/explore mixture (repeat_mixture, layers/repeat_mixture.hpp): the gate's two
+  // parameters, the two softmaxes and the zero gradient of repeat.bias (shift-invariant softmax).
+  // tiny_examples() has targets in their session (2, 3) and outside it (0, 1, 4).
+  SECTION("EMBSR-R mixture, given next operation") {
+    base.use_repeat = true;
+    base.repeat_mixture = true;
+    base.repeat_buckets = 3;
+  }
+  SECTION("EMBSR-R mixture, learned next operation, 2 GNN steps") {
+    base.use_repeat = true;
+    base.repeat_mixture = true;
+    base.repeat_buckets = 3;
+    base.gnn_steps = 2;
+    base.next_op = embsr::NextOpMode::Learned;
+  }
+  SECTION("EMBSR-R mixture without the GNN") {
+    base.use_repeat = true;
+    base.repeat_mixture = true;
+    base.use_gnn = false;
+  }
   check_model_gradients<TestType>(base, 8);
 }
 
 TEMPLATE_LIST_TEST_CASE("model: a session's scores do not depend on the rest of its batch", "[model][invariance]",
                         embsr::test::ExecutionSpaces) {
   using Exec = TestType;
-  Model<Exec> model(tiny_config());
+  auto config = tiny_config();
+  SECTION("EMBSR") {}
+  SECTION("EMBSR-R repeat/explore mixture (log P: per-row softmaxes over the session's and the other items)") {
+    config.use_repeat = true;
+    config.repeat_mixture = true;
+  }
+  Model<Exec> model(config);
   const auto set = tiny_examples();
   for (embsr::index_t s = 0; s < static_cast<embsr::index_t>(set.size()); ++s) {
     const auto alone = session_scores(model, set, {s}, 0);
@@ -123,6 +149,11 @@ TEST_CASE("model: every enabled backend computes the same function (float)", "[m
   using Spaces = embsr::test::ExecutionSpaces;
   auto config = tiny_config();
   config.d = 16;
+  SECTION("EMBSR") {}
+  SECTION("EMBSR-R repeat/explore mixture") {
+    config.use_repeat = true;
+    config.repeat_mixture = true;
+  }
   const auto set = tiny_examples();
   embsr::EMBSR<Host, float> reference(config);
   const auto ref_batch = make_batch<Host::memory_space>(set, all_ids(set));
@@ -179,6 +210,8 @@ TEMPLATE_LIST_TEST_CASE("model: every ablation switch changes the function", "[m
   v = base;
   v.use_repeat = true;
   variants.emplace_back("repeat bonus (EMBSR-R)", v);
+  v.repeat_mixture = true;
+  variants.emplace_back("repeat/explore mixture (EMBSR-R)", v);
   for (const auto& [name, config] : variants) {
     Model<Exec> model(config);
     // Same values for the parameters both models have, so only the switch differs.

@@ -30,13 +30,14 @@ std::string config_json(const embsr::Config& c, bool training, std::uint64_t ste
                 "{\"d\": %d, \"gnn_steps\": %d, \"w_k\": %.17g, \"num_items\": %d, \"num_ops\": %d, \"max_length\": %d, "
                 "\"next_op_mode\": \"%s\", \"dropout\": %.17g, \"dropout_seed\": %llu, \"dropout_step\": %llu, "
                 "\"training\": %s, \"use_relations\": %s, \"use_gnn\": %s, \"use_run_gru\": %s, \"use_attention\": %s, "
-                "\"fusion\": \"%s\", \"fixed_beta\": %.17g, \"use_repeat\": %s, \"repeat_buckets\": %d}\n",
+                "\"fusion\": \"%s\", \"fixed_beta\": %.17g, \"use_repeat\": %s, \"repeat_buckets\": %d, "
+                "\"repeat_mixture\": %s}\n",
                 c.d, c.gnn_steps, c.w_k, c.num_items, c.num_ops, c.max_length,
                 c.next_op == embsr::NextOpMode::Given ? "given" : "learned", c.dropout,
                 static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(step), training ? "true" : "false",
                 c.use_relations ? "true" : "false", c.use_gnn ? "true" : "false", c.use_run_gru ? "true" : "false",
                 c.use_attention ? "true" : "false", fusion, c.fixed_beta, c.use_repeat ? "true" : "false",
-                c.repeat_buckets);
+                c.repeat_buckets, c.repeat_mixture ? "true" : "false");
   return buf;
 }
 
@@ -233,11 +234,66 @@ TEST_CASE("oracle: the repeat path (EMBSR-R) to 1e-9", "[oracle][shared-data]") 
   check_against_oracle<double>(c, 24, training, 1e-9);
 }
 
+// EMBSR-R's repeat/explore mixture (repeat_mixture, layers/repeat_mixture.hpp): the scores are log P
+// of the gated mixture, the loss is mean -log P(target), and the gate's two parameters
+// (repeat.gate, repeat.gate_op) are compared like every other entry. The 24 sessions hold both
+// kinds of target (in the session: the repeat decoder and the gate learn; not: the explore decoder
+// and the gate), which is checked first. repeat.bias has no gradient in this mode (the softmax over
+// the session's r is shift-invariant): the oracle's is 0 up to rounding, and compare() holds the
+// model's to it.
+TEST_CASE("oracle: the repeat/explore mixture (EMBSR-R) to 1e-9", "[oracle][shared-data]") {
+  {
+    const auto& data = jd_computers();
+    std::vector<embsr::index_t> ids(std::min<std::size_t>(24, data.test.size()));
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<embsr::index_t>(i);
+    embsr::BatchBuilder builder;
+    const auto host = builder.build(data.test, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
+    int repeat_targets = 0, explore_targets = 0;
+    for (std::size_t b = 0; b + 1 < host.node_offsets.size(); ++b) {
+      bool in_session = false;
+      for (auto c = host.node_offsets[b]; c < host.node_offsets[b + 1]; ++c)
+        in_session = in_session || host.node_items[static_cast<std::size_t>(c)] == host.targets[b];
+      ++(in_session ? repeat_targets : explore_targets);
+    }
+    INFO(repeat_targets << " repeat targets, " << explore_targets << " explore targets");
+    REQUIRE(repeat_targets > 0);
+    REQUIRE(explore_targets > 0);
+  }
+  auto c = oracle_config();
+  c.use_repeat = true;
+  c.repeat_mixture = true;
+  c.repeat_buckets = 4;
+  bool training = true;
+  SECTION("given next operation, eval mode (scores compared)") { training = false; }
+  SECTION("given next operation, dropout on") {}
+  SECTION("learned [NEXT] operation") { c.next_op = embsr::NextOpMode::Learned; }
+  SECTION("learned [NEXT] operation, eval mode") {
+    c.next_op = embsr::NextOpMode::Learned;
+    training = false;
+  }
+  SECTION("NG: node state = item embedding, learned [NEXT]") {
+    c.use_gnn = false;
+    c.next_op = embsr::NextOpMode::Learned;
+    training = false;
+  }
+  SECTION("one GNN step, NS, one bucket") {
+    c.gnn_steps = 1;
+    c.use_attention = false;
+    c.repeat_buckets = 1;
+  }
+  const std::string dir = check_against_oracle<double>(c, 24, training, 1e-9);
+  const auto bias = embsr::test::read_npy_f64(dir + "/out/grad_repeat.bias.npy").data;
+  REQUIRE(bias.size() == 1);
+  CHECK(std::abs(bias[0]) <= 1e-12);
+}
+
 TEST_CASE("oracle: single precision to 1e-4", "[oracle][shared-data]") {
   check_against_oracle<float>(oracle_config(), 24, /*training=*/true, 1e-4);
   auto c = oracle_config();
   c.use_repeat = true;
   c.repeat_buckets = 4;
+  check_against_oracle<float>(c, 24, /*training=*/true, 1e-4);
+  c.repeat_mixture = true;
   check_against_oracle<float>(c, 24, /*training=*/true, 1e-4);
 }
 

@@ -2,7 +2,9 @@
 """Independent PyTorch autograd oracle for EMBSR (Yuan et al., ICDE 2022).
 
 Written from docs/MODEL.md (and the conventions in tests/oracle/README.md), not from the C++
-code; the repeat path of EMBSR-R (config key use_repeat) from docs/REPEAT.md. It reads an
+code; the repeat path of EMBSR-R (config key use_repeat) from docs/REPEAT.md, and its
+repeat/explore mixture (config key repeat_mixture) from the formulas of docs/REPEAT.md ("The
+mixture"; see mixture_log_probs below). It reads an
 exchange directory written by a C++ test, runs forward + loss + backward in float64 with torch
 autograd, and writes the scores, the loss and the gradient of every parameter.
 
@@ -85,7 +87,7 @@ CONFIG_KEYS = {
 }
 # Keys added after the format was fixed (docs/REPEAT.md): optional, with these defaults, so that
 # exchange directories written before them stay valid. check_config fills them in.
-OPTIONAL_CONFIG_KEYS = {"use_repeat": (bool, False), "repeat_buckets": (int, 10)}
+OPTIONAL_CONFIG_KEYS = {"use_repeat": (bool, False), "repeat_buckets": (int, 10), "repeat_mixture": (bool, False)}
 
 BATCH_ARRAYS = [
     "micro_offsets", "macro_offsets", "node_offsets", "edge_offsets",
@@ -125,6 +127,8 @@ def check_config(cfg):
         raise OracleError("config.json: dropout_seed and dropout_step must be >= 0 (uint64)")
     if cfg["repeat_buckets"] < 1:
         raise OracleError(f"config.json: repeat_buckets {cfg['repeat_buckets']} < 1")
+    if cfg["repeat_mixture"] and not cfg["use_repeat"]:
+        raise OracleError("config.json: repeat_mixture needs use_repeat (the mixture scores the session's items with r)")
     return cfg
 
 
@@ -163,6 +167,8 @@ def all_param_shapes(cfg):
             "repeat.op_count": (O, 1), "repeat.next_op": (O + 1, O),
             "repeat.recency": (cfg.get("repeat_buckets", 10), 1), "repeat.state": (d, 1), "repeat.bias": (1, 1),
         })
+        if cfg.get("repeat_mixture", False):  # the gate: u [d x 1], w [(O+1) x 1] (one per o_0, [NEXT] = O)
+            shapes.update({"repeat.gate": (d, 1), "repeat.gate_op": (O + 1, 1)})
     return shapes
 
 
@@ -187,6 +193,8 @@ def used_param_names(cfg):
         names += ["nf.W", "nf.b"]
     if cfg.get("use_repeat", False):
         names += ["repeat.op_count", "repeat.next_op", "repeat.recency", "repeat.state", "repeat.bias"]
+        if cfg.get("repeat_mixture", False):
+            names += ["repeat.gate", "repeat.gate_op"]  # repeat.bias is read, but its gradient is 0 here
     return names
 
 
@@ -195,7 +203,8 @@ def check_params(cfg, params):
     for name, p in params.items():
         if name not in shapes:
             raise OracleError(f"params/{name}.npy: unknown parameter name (gnn_steps = {cfg['gnn_steps']}, "
-                              f"use_repeat = {cfg.get('use_repeat', False)})")
+                              f"use_repeat = {cfg.get('use_repeat', False)}, "
+                              f"repeat_mixture = {cfg.get('repeat_mixture', False)})")
         if tuple(p.shape) != shapes[name]:
             raise OracleError(f"params/{name}.npy: shape {tuple(p.shape)}, expected {shapes[name]}")
         if not torch.isfinite(p).all():
@@ -440,6 +449,27 @@ def repeat_bonus(cfg, P, n, D, op0, hf):
     return (gamma + torch.log1p(n) @ a + (n > 0).to(DTYPE) @ N[op0] + rho[bucket] + hf @ q)
 
 
+def mixture_log_probs(cfg, P, m, op0, r, node_items, logits):
+    """The repeat/explore mixture of one session (docs/REPEAT.md, "The mixture"; RepeatNet's shape):
+    m [d] the fused session vector, op0 its o_0, r [c_b] the repeat scores of its nodes (the
+    bonus's formula), node_items [c_b] their items, logits [V] = w_k cos(m, E_v). Returns log P [V]:
+        gamma = u . m + w[o_0],  g = sigmoid(gamma)
+        P(node_items[c]) = g softmax_c(r)                         (the session's items)
+        P(v)             = (1 - g) softmax_{v not in session}(logits)_v   (every other item)."""
+    V = cfg["num_items"]
+    gamma = P["repeat.gate"].reshape(-1) @ m + P["repeat.gate_op"].reshape(-1)[op0]
+    log_g = torch.nn.functional.logsigmoid(gamma)        # log g
+    log_not_g = torch.nn.functional.logsigmoid(-gamma)   # log (1 - g)
+    in_session = torch.zeros(V, dtype=torch.bool)
+    in_session[node_items] = True
+    # node_items are distinct: index_add places each node's log P at its item, 0 elsewhere.
+    repeat_part = torch.zeros(V, dtype=DTYPE).index_add(0, node_items, log_g + torch.log_softmax(r, dim=0))
+    if bool(in_session.all()):  # no item outside the session: the explore decoder has no support
+        return repeat_part
+    explore_part = log_not_g + logits - torch.logsumexp(logits[~in_session], dim=0)
+    return torch.where(in_session, repeat_part, explore_part)
+
+
 def forward(cfg, P, bt):
     """Returns (scores [B x V], loss scalar). P: name -> tensor (leaf or not); bt: int64 arrays."""
     d, O = cfg["d"], cfg["num_ops"]
@@ -450,6 +480,7 @@ def forward(cfg, P, bt):
 
     session_vectors = []
     bonus_rows = []  # use_repeat: [V] per session, sum of r_c over the session's nodes of item v
+    mixture_inputs = []  # repeat_mixture instead: (op0, r [c_b], node_items [c_b]) per session
     for b in range(B):
         m0, m1 = int(bt["micro_offsets"][b]), int(bt["micro_offsets"][b + 1])
         k0, k1 = int(bt["macro_offsets"][b]), int(bt["macro_offsets"][b + 1])
@@ -525,15 +556,22 @@ def forward(cfg, P, bt):
             n, D = repeat_features(bt, b, O)
             r = repeat_bonus(cfg, P, n, D, op0, hf)  # [c_b]
             node_items = torch.as_tensor(bt["node_items"][c0:c1])
-            bonus_rows.append(torch.zeros(cfg["num_items"], dtype=DTYPE).index_add(0, node_items, r))
+            if cfg.get("repeat_mixture", False):
+                mixture_inputs.append((op0, r, node_items))
+            else:
+                bonus_rows.append(torch.zeros(cfg["num_items"], dtype=DTYPE).index_add(0, node_items, r))
 
     M = torch.stack(session_vectors)  # [B x d]
     m_hat = M / torch.clamp_min(M.norm(dim=1, keepdim=True), 1e-12)
     e_hat = E / torch.clamp_min(E.norm(dim=1, keepdim=True), 1e-12)
     scores = cfg["w_k"] * (m_hat @ e_hat.t())  # [B x V]
+    targets = torch.as_tensor(bt["targets"])
+    if cfg.get("repeat_mixture", False):  # scores = log P of the mixture, loss = mean -log P(target)
+        scores = torch.stack([mixture_log_probs(cfg, P, M[b], op0, r, node_items, scores[b])
+                              for b, (op0, r, node_items) in enumerate(mixture_inputs)])
+        return scores, -scores[torch.arange(B), targets].mean()
     if cfg.get("use_repeat", False):
         scores = scores + torch.stack(bonus_rows)
-    targets = torch.as_tensor(bt["targets"])
     losses = torch.logsumexp(scores, dim=1) - scores[torch.arange(B), targets]
     return scores, losses.mean()
 

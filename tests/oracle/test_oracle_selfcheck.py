@@ -17,7 +17,11 @@ C++ BatchBuilder) and checks:
   6. the repeat path (docs/REPEAT.md): its features on a hand-worked session, the bonus against a
      scalar re-computation of the doc's formula, items outside the session untouched, exactly the
      old function with use_repeat false (keys absent or false) or with all repeat parameters zero,
-     and a repeat exchange directory (round trip, rejected inputs).
+     and a repeat exchange directory (round trip, rejected inputs);
+  7. the repeat/explore mixture (repeat_mixture): log P against a scalar re-computation of its
+     formulas (gate, the two softmaxes), P summing to 1, the loss, the gate's gradient against
+     the binary cross-entropy's, a zero gradient for repeat.bias (shift invariance), exactly the
+     old functions with the key absent or false, and a mixture exchange directory.
 Exit status 0 when everything passes.
 """
 
@@ -237,7 +241,30 @@ CONFIGS = {  # each option of the config is exercised by at least one entry
     "EMBSR-R (repeat bonus, given op, 3 buckets)": {"use_repeat": True, "repeat_buckets": 3, "gnn_steps": 1},
     "EMBSR-R learned [NEXT], NG, 2 buckets": {"use_repeat": True, "repeat_buckets": 2, "next_op_mode": "learned",
                                               "use_gnn": False},
+    # The repeat/explore mixture; check_gradients gives its batch both kinds of target.
+    "EMBSR-R mixture (given op, 3 buckets)": {"use_repeat": True, "repeat_mixture": True, "repeat_buckets": 3,
+                                              "gnn_steps": 1},
+    "EMBSR-R mixture learned [NEXT], NG, eval": {"use_repeat": True, "repeat_mixture": True, "repeat_buckets": 2,
+                                                 "next_op_mode": "learned", "use_gnn": False, "training": False},
 }
+
+
+def target_kinds(sessions):
+    """(number of targets among their session's items, number outside)."""
+    inside = sum(1 for items, _, target, _ in sessions if target in items)
+    return inside, len(sessions) - inside
+
+
+def with_both_target_kinds(sessions, V):
+    """random_sessions with an explore target in session 0 (a single item) and a repeat target,
+    the session's first item, in session 1; the others keep their random targets."""
+    out = list(sessions)
+    items, ops, _, next_op = out[0]
+    out[0] = (items, ops, (items[0] + 1) % V, next_op)
+    items, ops, _, next_op = out[1]
+    out[1] = (items, ops, items[0], next_op)
+    assert min(target_kinds(out)) > 0
+    return out
 
 
 def check_gradients(verbose):
@@ -245,6 +272,8 @@ def check_gradients(verbose):
     for i, (label, overrides) in enumerate(CONFIGS.items()):
         cfg = base_config(**overrides)
         sessions = random_sessions(rng, 4, cfg["num_items"], cfg["num_ops"], 6)
+        if cfg["repeat_mixture"]:
+            sessions = with_both_target_kinds(sessions, cfg["num_items"])
         batch = make_batch(sessions, cfg["num_ops"], cfg["next_op_mode"])
         oracle.check_batch(cfg, batch)
         params = random_params(cfg, seed=100 + i)
@@ -273,6 +302,8 @@ def check_batch_independence():
     check_batch_independence_of(base_config(training=False, num_items=9, max_length=10))
     check_batch_independence_of(base_config(training=False, num_items=9, max_length=10, use_repeat=True,
                                             repeat_buckets=4))
+    check_batch_independence_of(base_config(training=False, num_items=9, max_length=10, use_repeat=True,
+                                            repeat_buckets=4, repeat_mixture=True))
 
 
 def check_batch_independence_of(cfg):
@@ -448,6 +479,128 @@ def check_repeat():
     expect_rejected(lambda c, p: p.__setitem__("repeat.state", p["repeat.state"].t()), "a transposed repeat.state")
 
 
+def check_mixture():
+    O = 3
+    rng = np.random.default_rng(61)
+    logistic = lambda x: 1.0 / (1.0 + math.exp(-x))  # noqa: E731
+
+    # log P against plain floats. EMBSR-NG + NS + fixed fusion makes m computable by hand:
+    # m = beta star + (1 - beta) x_t, star = mean of the nodes' E rows, x_t = E[v_t] + Op[o_t].
+    for label, overrides in (("given", {}), ("learned", {"next_op_mode": "learned"})):
+        cfg = base_config(training=False, use_gnn=False, use_attention=False, fusion="fixed", fixed_beta=0.4,
+                          use_repeat=True, repeat_buckets=3, repeat_mixture=True, **overrides)
+        sessions = with_both_target_kinds(random_sessions(rng, 6, cfg["num_items"], O, 7), cfg["num_items"])
+        bt = make_batch(sessions, O, cfg["next_op_mode"])
+        P = random_params(cfg, seed=71)
+        with torch.no_grad():
+            scores, loss = oracle.forward(cfg, P, bt)
+        E, Op = P["item_embedding"].tolist(), P["op_embedding"].tolist()
+        a, N, rho = P["repeat.op_count"][:, 0].tolist(), P["repeat.next_op"].tolist(), P["repeat.recency"][:, 0].tolist()
+        q, bias = P["repeat.state"][:, 0].tolist(), float(P["repeat.bias"][0, 0])
+        u, w = P["repeat.gate"][:, 0].tolist(), P["repeat.gate_op"][:, 0].tolist()
+        d, V = cfg["d"], cfg["num_items"]
+        dot = lambda x, y: sum(xi * yi for xi, yi in zip(x, y))  # noqa: E731
+        want_loss = 0.0
+        for b, (items, ops, target, next_op) in enumerate(sessions):
+            o0 = next_op if cfg["next_op_mode"] == "given" else O
+            distinct = sorted(set(items))
+            star = [sum(E[v][k] for v in distinct) / len(distinct) for k in range(d)]
+            x_t = [E[items[-1]][k] + Op[ops[-1]][k] for k in range(d)]
+            m = [0.4 * star[k] + 0.6 * x_t[k] for k in range(d)]
+            g = logistic(dot(u, m) + w[o0])
+            r = {}
+            for v in distinct:
+                counts = [sum(1 for i, o in zip(items, ops) if i == v and o == op) for op in range(O)]
+                D = len(items) - 1 - max(j for j, i in enumerate(items) if i == v)
+                r[v] = bias + rho[min(D, 2)] + dot(q, E[v]) + sum(
+                    a[op] * math.log(1 + counts[op]) + (N[o0][op] if counts[op] > 0 else 0.0) for op in range(O))
+            s = [cfg["w_k"] * dot(m, E[v]) / math.sqrt(dot(m, m) * dot(E[v], E[v])) for v in range(V)]
+            z_r = sum(math.exp(r[v]) for v in distinct)
+            z_e = sum(math.exp(s[v]) for v in range(V) if v not in r)
+            p = [g * math.exp(r[v]) / z_r if v in r else (1 - g) * math.exp(s[v]) / z_e for v in range(V)]
+            assert abs(sum(p) - 1.0) <= 1e-13, f"{label}: session {b}: P sums to {sum(p)}"
+            for v in range(V):
+                got = scores[b, v].item()
+                assert abs(got - math.log(p[v])) <= 1e-12 * max(1.0, abs(got)), \
+                    f"{label}: session {b} item {v}: log P {got}, formula {math.log(p[v])}"
+            want_loss -= math.log(p[target]) / len(sessions)
+        assert abs(loss.item() - want_loss) <= 1e-12 * abs(want_loss), f"{label}: loss {loss.item()}, {want_loss}"
+
+    # Gradients with the GNN and attention (training, dropout): the gate's are a binary cross-entropy's,
+    # dL/dgamma_b = (g_b - [t_b in session b]) / B; repeat.bias gets none (log-softmax is shift-invariant).
+    cfg = base_config(use_repeat=True, repeat_buckets=3, repeat_mixture=True, gnn_steps=1)
+    sessions = with_both_target_kinds(random_sessions(rng, 6, cfg["num_items"], O, 7), cfg["num_items"])
+    bt = make_batch(sessions, O, "given")
+    P = random_params(cfg, seed=81)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in P.items()}
+    scores, loss = oracle.forward(cfg, leaves, bt)
+    loss.backward()
+    assert abs(leaves["repeat.bias"].grad.item()) <= 1e-15, f"grad repeat.bias = {leaves['repeat.bias'].grad.item()}"
+    B = len(sessions)
+    dgate_op = [0.0] * (O + 1)
+    with torch.no_grad():
+        for b in range(B):  # g_b = P(the session's items) = sum of exp(log P) over them
+            items, _, target, next_op = sessions[b]
+            g = sum(math.exp(scores[b, v].item()) for v in set(items))
+            dgate_op[next_op] += (g - (1.0 if target in items else 0.0)) / B
+    got = leaves["repeat.gate_op"].grad[:, 0].tolist()
+    for o in range(O + 1):
+        assert abs(got[o] - dgate_op[o]) <= 1e-12, f"dL/dgate_op[{o}] = {got[o]}, BCE gives {dgate_op[o]}"
+    with torch.no_grad():
+        shifted = dict(P, **{"repeat.bias": P["repeat.bias"] + 3.0})
+        s2, l2 = oracle.forward(cfg, shifted, bt)
+    assert torch.allclose(s2, scores.detach(), rtol=0, atol=1e-12) and abs(l2.item() - loss.item()) <= 1e-12, \
+        "the mixture depends on repeat.bias"
+
+    # repeat_mixture absent == false, bit for bit, for the bonus and the plain model.
+    for overrides in ({"use_repeat": True, "repeat_buckets": 3}, {}):
+        cfg_absent = base_config(**overrides)
+        cfg_false = dict(cfg_absent, repeat_mixture=False)
+        raw = {k: v for k, v in cfg_absent.items() if k != "repeat_mixture"}
+        bt = make_batch(random_sessions(rng, 4, cfg_absent["num_items"], O, 6), O, "given")
+        P = random_params(cfg_absent, seed=91)
+        ref = oracle.run_oracle(oracle.check_config(raw), P, bt)
+        off = oracle.run_oracle(oracle.check_config(cfg_false), P, bt)
+        assert np.array_equal(off[0], ref[0]) and np.array_equal(off[1], ref[1]), "repeat_mixture false: scores/loss"
+        for k in P:
+            assert np.array_equal(off[2][k], ref[2][k]), f"repeat_mixture false: grad {k} differs"
+
+    # A mixture exchange directory: round trip, parameter files, rejected inputs.
+    cfg = base_config(use_repeat=True, repeat_buckets=3, repeat_mixture=True, gnn_steps=1, next_op_mode="learned")
+    assert list(oracle.all_param_shapes(cfg))[-3:] == ["repeat.bias", "repeat.gate", "repeat.gate_op"], \
+        "the gate's entries follow repeat.bias (the C++ layout's order)"
+    assert oracle.all_param_shapes(cfg)["repeat.gate"] == (3, 1) and oracle.all_param_shapes(cfg)["repeat.gate_op"] == (4, 1)
+    bt = make_batch(random_sessions(rng, 4, cfg["num_items"], O, 6), O, "learned")
+    params = random_params(cfg, seed=101)
+    del params["nf.W"], params["nf.b"]
+    scores, loss, grads = oracle.run_oracle(cfg, params, bt)
+    assert np.allclose(np.exp(scores).sum(axis=1), 1.0, rtol=0, atol=1e-13), "exp(scores) rows do not sum to 1"
+    import contextlib
+    import io
+    with tempfile.TemporaryDirectory() as tmp:
+        write_exchange(tmp, cfg, params, bt)
+        assert oracle.main([sys.argv[0], tmp]) == 0, "oracle failed on a valid mixture exchange directory"
+        out = os.path.join(tmp, "out")
+        assert np.array_equal(np.load(os.path.join(out, "scores.npy")), scores)
+        assert np.array_equal(np.load(os.path.join(out, "loss.npy")), loss)
+        for name in params:
+            assert np.array_equal(np.load(os.path.join(out, f"grad_{name}.npy")), grads[name]), name
+
+    def expect_rejected(mutate, what):
+        with tempfile.TemporaryDirectory() as bad:
+            c, p = copy.deepcopy(cfg), dict(params)
+            mutate(c, p)
+            write_exchange(bad, c, p, bt)
+            with contextlib.redirect_stderr(io.StringIO()):
+                assert oracle.main([sys.argv[0], bad]) == 2, f"oracle accepted {what}"
+
+    expect_rejected(lambda c, p: c.__setitem__("repeat_mixture", False), "gate parameters with repeat_mixture false")
+    expect_rejected(lambda c, p: c.__setitem__("use_repeat", False), "repeat_mixture without use_repeat")
+    expect_rejected(lambda c, p: c.__setitem__("repeat_mixture", "yes"), "a non-boolean repeat_mixture")
+    expect_rejected(lambda c, p: p.pop("repeat.gate"), "a missing repeat.gate")
+    expect_rejected(lambda c, p: p.__setitem__("repeat.gate_op", p["repeat.gate_op"][:-1]), "a short repeat.gate_op")
+
+
 def run_all(verbose=True):
     torch.set_default_dtype(DTYPE)
     checks = [("counter_random / dropout masks vs C++", check_random),
@@ -455,7 +608,8 @@ def run_all(verbose=True):
               ("gradcheck (all configs)", lambda: check_gradients(verbose)),
               ("batch independence", check_batch_independence),
               ("exchange directory round trip", check_exchange),
-              ("repeat path (docs/REPEAT.md)", check_repeat)]
+              ("repeat path (docs/REPEAT.md)", check_repeat),
+              ("repeat/explore mixture (repeat_mixture)", check_mixture)]
     failed = 0
     for label, fn in checks:
         try:

@@ -1,10 +1,11 @@
 #pragma once
-// The repeat bonus of EMBSR-R (docs/REPEAT.md): for every node c (a distinct item of a session),
+// The repeat score of EMBSR-R (docs/REPEAT.md): for every node c (a distinct item of a session),
 //   r_c = gamma + sum_o a_o log(1 + n_{c,o}) + sum_o N[o_0, o] [n_{c,o} > 0] + rho_{bucket(D_c)} + q . hf_c
 // from the node's micro-behaviors (n_{c,o}: how many with operation o; D_c: micro-behaviors since
 // its last one, bucket(D) = min(D, R - 1)), the operation id at position 0 of its session (o_0,
 // MODEL.md 4.1) and its highway state hf_c. The scoring layer adds r_c to the logit of the node's
-// item (layers/scoring.hpp, ScoringBonus).
+// item (layers/scoring.hpp, ScoringBonus), or the mixture scores the session's items with a
+// softmax over r (layers/repeat_mixture.hpp).
 //
 // Shapes: batch with B sessions, T micro-behaviors, C nodes; op0 [B]; hf [C x d];
 //   a = op_count [O x 1], N = next_op [(O+1) x O], rho = recency [R x 1], q = state [d x 1],

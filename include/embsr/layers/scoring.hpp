@@ -298,6 +298,39 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   return total / static_cast<double>(B);
 }
 
+// The part of the backward below dL/ds, for a loss the caller computed from the scores itself
+// (EMBSR-R's repeat/explore mixture, layers/repeat_mixture.hpp): with dL/ds [B x V] written over
+// cache.scores,
+//   dL/dm_hat = w_k ds items_hat,  dL/ditems_hat = w_k ds^T m_hat  (written over cache.items_hat),
+// then through the two normalisations into dm [B x d] and dE [V x d] (added into; either may be
+// an empty View: not needed). Needs the cache of a scoring_forward with the same m, E and w_k.
+template <class ExecSpace, class MV, class EV, class S, class M, class DMV, class DEV>
+void scoring_backward_from_dscores(const ExecSpace& exec, const MV& m, const EV& E, double w_k, ScoringCache<S, M>& cache,
+                                   const DMV& dm, const DEV& dE) {
+  assert_accessible<ExecSpace, MV, EV, DMV, DEV, MatRef<S, M>>();
+  static_assert(MV::rank == 2 && EV::rank == 2 && DMV::rank == 2 && DEV::rank == 2,
+                "scoring_backward_from_dscores: m, E, dm, dE are 2-D");
+  const std::size_t B = m.extent(0), d = m.extent(1), V = E.extent(0);
+  require(cache.scores.extent(0) == B && cache.scores.extent(1) == V && cache.items_hat.extent(1) == d &&
+              cache.m_hat.extent(0) == B,
+          "scoring_backward_from_dscores", "needs the cache of a scoring_forward on the same batch");
+  const bool want_dm = dm.extent(0) != 0, want_dE = dE.extent(0) != 0;
+  if (want_dm) require_shape("scoring_backward_from_dscores", "dm", dm, B, d);
+  if (want_dE) require_shape("scoring_backward_from_dscores", "dE", dE, V, d);
+  cache.has_loss = false;
+  if (B == 0 || V == 0) return;
+  const S wk = static_cast<S>(w_k);
+  if (want_dm) {
+    gemm(exec, Trans::No, Trans::No, wk, cache.scores, cache.items_hat, S(0), cache.dm_hat);
+    detail::scoring_normalise_rows_backward(exec, m, cache.m_norms, cache.dm_hat, dm, "embsr::scoring::dm");
+  }
+  if (want_dE) {
+    cache.items_hat_current = false;  // about to hold dL/d(items_hat)
+    gemm(exec, Trans::Yes, Trans::No, wk, cache.scores, cache.m_hat, S(0), cache.items_hat);
+    detail::scoring_normalise_rows_backward(exec, E, cache.item_norms, cache.items_hat, dE, "embsr::scoring::dE");
+  }
+}
+
 // From loss = (1/B) sum_b (lse_b - s[b][t_b]), s = w_k m_hat items_hat^T, m_hat = m / |m|,
 // items_hat = E / |E| (row-wise):
 //   dL/ds[b][v]      = (softmax(s[b])_v - [v == t_b]) / B                 (written over cache.scores)
@@ -360,16 +393,7 @@ void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV&
     Kokkos::parallel_for("embsr::scoring::dbonus", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(C)),
                          KOKKOS_LAMBDA(const int c) { gradients(c) = scores(sessions(c), items(c)); });
   }
-  const S wk = static_cast<S>(w_k);
-  if (want_dm) {
-    gemm(exec, Trans::No, Trans::No, wk, scores, cache.items_hat, S(0), cache.dm_hat);
-    detail::scoring_normalise_rows_backward(exec, m, cache.m_norms, cache.dm_hat, dm, "embsr::scoring::dm");
-  }
-  if (want_dE) {
-    cache.items_hat_current = false;  // about to hold dL/d(items_hat)
-    gemm(exec, Trans::Yes, Trans::No, wk, scores, cache.m_hat, S(0), cache.items_hat);
-    detail::scoring_normalise_rows_backward(exec, E, cache.item_norms, cache.items_hat, dE, "embsr::scoring::dE");
-  }
+  scoring_backward_from_dscores(exec, m, E, w_k, cache, dm, dE);
 }
 
 }  // namespace embsr

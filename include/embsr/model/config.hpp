@@ -41,9 +41,13 @@ struct Config {
   bool use_relations = true;   // false: absolute operation embeddings with standard attention
   FusionMode fusion = FusionMode::Gate;
   double fixed_beta = 0.5;     // with FusionMode::Fixed
-  // EMBSR-R (docs/REPEAT.md): a learned bonus on the logits of the session's own items.
+  // EMBSR-R (docs/REPEAT.md): a repeat score r_c for each of the session's own items, added to its
+  // logit as a bonus, or (repeat_mixture) used by the repeat/explore mixture.
   bool use_repeat = false;
   int repeat_buckets = 10;     // R: recency buckets of the bonus (micro-behaviors since the item's last one)
+  // With use_repeat: the repeat scores feed a repeat/explore mixture (a gate, a softmax over the
+  // session's items and one over the other items; layers/repeat_mixture.hpp) instead of a bonus.
+  bool repeat_mixture = false;
 
   int num_op_ids() const { return num_ops + 1; }  // operations plus the [NEXT] id
 
@@ -61,6 +65,7 @@ struct Config {
       fail("init_std must be finite and > 0, got " + std::to_string(init_std));
     if (use_repeat && (repeat_buckets < 1 || repeat_buckets > (1 << 20)))
       fail("repeat_buckets must be in [1, 2^20], got " + std::to_string(repeat_buckets));
+    if (repeat_mixture && !use_repeat) fail("repeat_mixture needs repeat = true (the mixture scores the session's items with the repeat path)");
     if (fusion == FusionMode::Fixed && !(fixed_beta >= 0 && fixed_beta <= 1))
       fail("fixed_beta must be in [0, 1], got " + std::to_string(fixed_beta));
   }

@@ -14,8 +14,10 @@
 //   op0, xm[T] = hf[micro_alias] + eo, xs[B] = star_S + op_embedding[op0], xt[B]   inputs (4.1)
 //   z[B]    = operation-aware attention, query position 0       attention (4.2; z = star_S without attention)
 //   m[B]    = fusion(z, xt)                                     fusion (5: gate, fixed beta or MLP)
-//   r[C]    = repeat bonus of the session's items (EMBSR-R)      repeat (docs/REPEAT.md; use_repeat only)
+//   r[C]    = repeat scores of the session's items (EMBSR-R)     repeat (docs/REPEAT.md; use_repeat only)
 //   scores  = w_k m^ . E^ (+ r on the session's items); loss = CE   scoring (5)
+//   with repeat_mixture instead: gamma[B] = gate(m, op0), scores = log P of the gated mixture of a
+//   softmax over r and one over the other items' w_k m^ . E^; loss = -log P   repeat_gate, repeat_mixture
 // Ablations switch parts off without copies of the code: see Config.
 
 #include <cmath>
@@ -41,6 +43,7 @@
 #include <embsr/layers/highway.hpp>
 #include <embsr/layers/inputs.hpp>
 #include <embsr/layers/repeat.hpp>
+#include <embsr/layers/repeat_mixture.hpp>
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/layers/top_k.hpp>
@@ -230,6 +233,10 @@ class EMBSR {
       id_.repeat_state = id("repeat.state");
       id_.repeat_bias = id("repeat.bias");
     }
+    if (config_.repeat_mixture) {
+      id_.repeat_gate = id("repeat.gate");
+      id_.repeat_gate_op = id("repeat.gate_op");
+    }
   }
 
   struct GruIds {
@@ -253,7 +260,7 @@ class EMBSR {
                 ln_beta = kNone, positions = kNone, relations = kNone;
     std::size_t W_f = kNone, b_f = kNone, W_nf = kNone, b_nf = kNone;
     std::size_t repeat_op_count = kNone, repeat_next_op = kNone, repeat_recency = kNone, repeat_state = kNone,
-                repeat_bias = kNone;
+                repeat_bias = kNone, repeat_gate = kNone, repeat_gate_op = kNone;
   };
 
   // Parameter structs of the layers, over values (grad = false) or gradients (grad = true).
@@ -299,9 +306,12 @@ class EMBSR {
     return RepeatParams<Scalar, M>{mat(id_.repeat_op_count, grad), mat(id_.repeat_next_op, grad),
                                    mat(id_.repeat_recency, grad), mat(id_.repeat_state, grad), mat(id_.repeat_bias, grad)};
   }
-  // The repeat bonus as the scoring layer takes it (empty without use_repeat).
+  RepeatGateParams<Scalar, M> repeat_gate(bool grad) const {
+    return RepeatGateParams<Scalar, M>{mat(id_.repeat_gate, grad), mat(id_.repeat_gate_op, grad)};
+  }
+  // The repeat bonus as the scoring layer takes it (empty without use_repeat or with the mixture).
   ScoringBonus<Scalar, M> scoring_bonus(const batch_type& batch, bool with_gradients) const {
-    if (!config_.use_repeat) return ScoringBonus<Scalar, M>{};
+    if (!config_.use_repeat || config_.repeat_mixture) return ScoringBonus<Scalar, M>{};
     return ScoringBonus<Scalar, M>{act_.repeat, batch.node_items, batch.node_session,
                                    with_gradients ? Kokkos::View<Scalar*, M>(grads_.drepeat) : Kokkos::View<Scalar*, M>()};
   }
@@ -359,8 +369,15 @@ class EMBSR {
     fusion_forward(exec_, a.z, a.xt, fusion(false), fusion_options(), a.m, fusion_cache_);
     if (config_.use_repeat) repeat_forward(exec_, batch, a.op0, a.hf, repeat(false), a.repeat, repeat_cache_);
     Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value = scoring_forward(exec_, a.m, params_.value(id_.item), targets, config_.w_k, scoring_cache_,
-                                              frozen_, scoring_bonus(batch, false));
+    double loss_value = 0;
+    if (config_.repeat_mixture) {
+      repeat_gate_forward(exec_, a.m, a.op0, repeat_gate(false), a.gate);
+      scoring_forward(exec_, a.m, params_.value(id_.item), Kokkos::View<const int*, M>(), config_.w_k, scoring_cache_, frozen_);
+      loss_value = repeat_mixture_forward(exec_, batch, a.repeat, a.gate, targets, scoring_cache_.scores, mixture_cache_);
+    } else {
+      loss_value = scoring_forward(exec_, a.m, params_.value(id_.item), targets, config_.w_k, scoring_cache_, frozen_,
+                                   scoring_bonus(batch, false));
+    }
     if (with_loss && !std::isfinite(loss_value)) {
       check_parameters_finite();
       throw NonFiniteValue("EMBSR: the loss is not finite (" + std::to_string(loss_value) +
@@ -380,8 +397,16 @@ class EMBSR {
     const auto S = static_cast<std::size_t>(config_.gnn_steps);
 
     // Fusion, scoring, loss (5).
-    scoring_backward(exec_, a.m, params_.value(id_.item), Kokkos::View<const int*, M>(batch.targets), config_.w_k,
-                     scoring_cache_, g.dm, params_.grad(id_.item), scoring_bonus(batch, true));
+    if (config_.repeat_mixture) {
+      repeat_mixture_backward(exec_, batch, Kokkos::View<const int*, M>(batch.targets), mixture_cache_, scoring_cache_.scores,
+                              g.drepeat, g.dgate);
+      scoring_backward_from_dscores(exec_, a.m, params_.value(id_.item), config_.w_k, scoring_cache_, g.dm,
+                                    params_.grad(id_.item));
+      repeat_gate_backward(exec_, a.m, a.op0, repeat_gate(false), g.dgate, g.dm, repeat_gate(true));
+    } else {
+      scoring_backward(exec_, a.m, params_.value(id_.item), Kokkos::View<const int*, M>(batch.targets), config_.w_k,
+                       scoring_cache_, g.dm, params_.grad(id_.item), scoring_bonus(batch, true));
+    }
     if (config_.use_repeat) repeat_backward(exec_, a.hf, repeat(false), repeat_cache_, g.drepeat, g.dhf, repeat(true));
     fusion_backward(exec_, a.z, a.xt, fusion(false), fusion_options(), fusion_cache_, g.dm, g.dz, g.dxt, fusion(true));
     // Dyadic relational encoder (4). Without attention z is the star, and g.dz is g.dstar.
@@ -433,6 +458,7 @@ class EMBSR {
   FusionCache<Scalar, M> fusion_cache_;
   ScoringCache<Scalar, M> scoring_cache_;
   RepeatCache<Scalar, M> repeat_cache_;
+  RepeatMixtureCache<Scalar, M> mixture_cache_;
   bool frozen_ = false;
 };
 

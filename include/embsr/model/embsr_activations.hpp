@@ -37,7 +37,8 @@ struct EmbsrActivations {
   matrix xt;                            // [B x d]   xm of each session's last micro-behavior (5)
   matrix z;                             // [B x d]   attention output z'_0 (4.2; star_last without attention)
   matrix m;                             // [B x d]   fused session vector (5)
-  VecRef<Scalar, MemorySpace> repeat;   // [C]       repeat bonus r_c (docs/REPEAT.md); use_repeat only
+  VecRef<Scalar, MemorySpace> repeat;   // [C]       repeat score r_c (docs/REPEAT.md); use_repeat only
+  VecRef<Scalar, MemorySpace> gate;     // [B]       repeat/explore gate logit gamma_b; repeat_mixture only
 
   // Sizes every field for a batch of `sizes` under `config`.
   void resize(const BatchSizes& sizes, const Config& config) {
@@ -74,10 +75,11 @@ struct EmbsrActivations {
     xt = ensure(xt_storage, B, d, "embsr::model::xt");
     m = ensure(m_storage, B, d, "embsr::model::m");
     if (config.use_repeat) repeat = ensure(repeat_storage, C, "embsr::model::repeat");
+    if (config.repeat_mixture) gate = ensure(gate_storage, B, "embsr::model::gate");
   }
 
  private:
-  Vec<Scalar, MemorySpace> repeat_storage;
+  Vec<Scalar, MemorySpace> repeat_storage, gate_storage;
   Kokkos::View<int*, MemorySpace> op0_storage;
   Mat<Scalar, MemorySpace> eo_storage, hrun_storage, hf_storage, xm_storage, xs_storage, z_storage, xt_storage,
       m_storage;
@@ -104,6 +106,7 @@ struct EmbsrGradients {
   matrix dh_prev;     // [C x d]  dL/dh[s] of the current step; GNN only
   matrix dstar_prev;  // [B x d]  dL/dstar[s] of the current step; GNN only
   VecRef<Scalar, MemorySpace> drepeat;  // [C]  dL/dr_c; use_repeat only
+  VecRef<Scalar, MemorySpace> dgate;    // [B]  dL/dgamma_b; repeat_mixture only
 
   void resize(const BatchSizes& sizes, const Config& config) {
     const std::size_t B = static_cast<std::size_t>(sizes.num_sessions), T = static_cast<std::size_t>(sizes.num_micro),
@@ -126,6 +129,7 @@ struct EmbsrGradients {
       dstar_prev = ensure(dstar_prev_storage, B, d, "embsr::model::dstar_prev");
     }
     if (config.use_repeat) drepeat = ensure(drepeat_storage, C, "embsr::model::drepeat");
+    if (config.repeat_mixture) dgate = ensure(dgate_storage, B, "embsr::model::dgate");
   }
 
   // Zeroes the gradients the layers add into (the per-step ones are zeroed by the GNN loop).
@@ -139,7 +143,7 @@ struct EmbsrGradients {
  private:
   Mat<Scalar, MemorySpace> dm_storage, dz_storage, dxt_storage, dxm_storage, dxs_storage, dstar_storage, deo_storage,
       dhf_storage, dh0_storage, dh_storage, dhrun_storage, dhhat_storage, dh_prev_storage, dstar_prev_storage;
-  Vec<Scalar, MemorySpace> drepeat_storage;
+  Vec<Scalar, MemorySpace> drepeat_storage, dgate_storage;
 };
 
 namespace detail {

@@ -47,6 +47,7 @@ inline ModelOptions embsr_options(const Config& c) {
   o.set("fixed_beta", c.fixed_beta);
   o.set("repeat", c.use_repeat);
   o.set("repeat_buckets", c.repeat_buckets);
+  o.set("repeat_mixture", c.repeat_mixture);
   return o;
 }
 
@@ -84,9 +85,12 @@ inline std::vector<OptionSpec> embsr_option_specs(const Config& defaults) {
        false, true, {}},
       {"fixed_beta", OptionKind::Number, text("fixed_beta"), "beta with fusion=fixed", {}, false, true, {}},
       {"repeat", OptionKind::Boolean, text("repeat"),
-       "a learned bonus on the logits of the session's own items (EMBSR-R, docs/REPEAT.md)", {}, false, true, {}},
+       "the repeat path of EMBSR-R: the session's own items scored from their operations, recency and state (docs/REPEAT.md)", {}, false, true, {}},
       {"repeat_buckets", OptionKind::Integer, text("repeat_buckets"),
-       "recency buckets of the repeat bonus (micro-behaviors since the item's last one)", {}, false, true, {}},
+       "recency buckets of the repeat score (micro-behaviors since the item's last one)", {}, false, true, {}},
+      {"repeat_mixture", OptionKind::Boolean, text("repeat_mixture"),
+       "with repeat: a gated mixture of a softmax over the session's items and one over the others, instead of a bonus",
+       {}, false, true, {}},
   };
   specs.insert(specs.end(), own.begin(), own.end());
   return specs;
@@ -119,6 +123,7 @@ inline Config embsr_config(const ModelOptions& o, const Config& defaults = Confi
   c.fixed_beta = o.get_double("fixed_beta", c.fixed_beta);
   c.use_repeat = o.get_bool("repeat", c.use_repeat);
   c.repeat_buckets = o.get_int32("repeat_buckets", c.repeat_buckets);
+  c.repeat_mixture = o.get_bool("repeat_mixture", c.repeat_mixture);
   c.validate();
   return c;
 }
@@ -187,8 +192,12 @@ struct NoFusionGate {
 struct Repeat {
   static constexpr const char* name = "embsr-r";
   static constexpr const char* description =
-      "EMBSR-R: EMBSR with a learned bonus on the session's own items from their operations, recency and state";
-  static void apply(Config& c) { c.use_repeat = true; }
+      "EMBSR-R: EMBSR with a repeat/explore gate, a softmax over the session's own items scored from their "
+      "operations, recency and state, and EMBSR's scores over the other items";
+  static void apply(Config& c) {
+    c.use_repeat = true;
+    c.repeat_mixture = true;
+  }
 };
 
 }  // namespace embsr_presets

@@ -91,6 +91,10 @@ void for_each_parameter(const Config& config, Visit&& visit) {
     visit(std::string("repeat.recency"), static_cast<std::uint64_t>(config.repeat_buckets), std::uint64_t(1));
     visit(std::string("repeat.state"), d, std::uint64_t(1));
     visit(std::string("repeat.bias"), std::uint64_t(1), std::uint64_t(1));
+    if (config.repeat_mixture) {
+      visit(std::string("repeat.gate"), d, std::uint64_t(1));
+      visit(std::string("repeat.gate_op"), ops, std::uint64_t(1));
+    }
   }
 }
 
@@ -150,6 +154,10 @@ inline ParameterCount parameter_count(const Config& config) {
     c.entries += 5;
     c.values = saturating_mul_add(ops + 1, O, c.values);  // op_count, next_op
     c.values = saturating_mul_add(1, static_cast<std::uint64_t>(config.repeat_buckets) + d + 1, c.values);
+    if (config.repeat_mixture) {
+      c.entries += 2;
+      c.values = saturating_mul_add(1, d + ops, c.values);  // gate [d x 1], gate_op [(O+1) x 1]
+    }
   }
   return c;
 }
