@@ -206,18 +206,19 @@ int run(Args& a, const embsr::ModelOptions& given) {
   // The curve is rewritten whole (atomically) after every epoch: always readable, and a write
   // failure stops the run at the epoch it happened in.
   std::ostringstream csv;
-  csv << "epoch,train_loss,valid_H@20,valid_M@20,train_seconds,eval_seconds\n";
+  csv << "epoch,train_loss,valid_H@20,valid_M@20,train_seconds,eval_seconds,valid_repeat_H@20,valid_explore_H@20\n";
   trainer.on_epoch = [&](const embsr::EpochRecord& r) {
     if (model->learns_by_gradients())
-      std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (%.1f s + %.1f s)%s\n", r.epoch, r.train_loss,
-                  100 * r.valid.hit(20), 100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds,
-                  r.improved ? "  *best*" : "");
+      std::printf("epoch %3d  loss %.4f  valid H@20 %6.2f  M@20 %6.2f  (repeat %6.2f explore %6.2f)  (%.1f s + %.1f s)%s\n",
+                  r.epoch, r.train_loss, 100 * r.valid.hit(20), 100 * r.valid.mrr(20), 100 * r.valid_split.repeat.hit(20),
+                  100 * r.valid_split.explore.hit(20), r.train_seconds, r.eval_seconds, r.improved ? "  *best*" : "");
     else  // a counting model: one fit, no loss
       std::printf("fit on the training split  valid H@20 %6.2f  M@20 %6.2f  (%.2f s + %.1f s)\n", 100 * r.valid.hit(20),
                   100 * r.valid.mrr(20), r.train_seconds, r.eval_seconds);
     embsr::cli::check_standard_output();
     csv << r.epoch << ',' << r.train_loss << ',' << 100 * r.valid.hit(20) << ',' << 100 * r.valid.mrr(20) << ','
-        << r.train_seconds << ',' << r.eval_seconds << '\n';
+        << r.train_seconds << ',' << r.eval_seconds << ',' << 100 * r.valid_split.repeat.hit(20) << ','
+        << 100 * r.valid_split.explore.hit(20) << '\n';
     embsr::write_file_atomically(a.output + "/curve.csv", csv.str());
   };
   embsr::write_file_atomically(a.output + "/curve.csv", csv.str());  // this run's curve (a resumed run's too)
@@ -240,7 +241,9 @@ int run(Args& a, const embsr::ModelOptions& given) {
                            {"train_seconds", r.train_seconds},
                            {"eval_seconds", r.eval_seconds},
                            {"improved", r.improved},
-                           {"valid", metrics_json(r.valid)}});
+                           {"valid", metrics_json(r.valid)},
+                           {"valid_repeat", metrics_json(r.valid_split.repeat)},
+                           {"valid_explore", metrics_json(r.valid_split.explore)}});
   const auto split = embsr::split_repeat_explore(data.test, result.test_ranks);
   j["test_repeat"] = metrics_json(split.repeat);
   j["test_explore"] = metrics_json(split.explore);

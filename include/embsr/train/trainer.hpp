@@ -71,6 +71,7 @@ struct EpochRecord {
   double train_loss = 0;          // mean over the epoch's batches
   double train_seconds = 0, eval_seconds = 0;
   RankingMetrics valid;
+  RepeatExploreMetrics valid_split;  // valid, split by whether the target is already in the session
   bool improved = false;
 };
 
@@ -180,7 +181,11 @@ class Trainer {
       }
       const auto tv = std::chrono::steady_clock::now();
       record.train_seconds = std::chrono::duration<double>(tv - te).count();
-      if (!data_.valid.empty()) record.valid = evaluate(model_, data_.valid, options_.eval_batch_size);
+      if (!data_.valid.empty()) {
+        const auto ranks = evaluate_ranks(model_, data_.valid, options_.eval_batch_size);
+        for (const std::size_t rank : ranks) record.valid.add_rank(rank);
+        record.valid_split = split_repeat_explore(data_.valid, ranks);
+      }
       record.eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tv).count();
 
       record.improved = improves(record.valid);
