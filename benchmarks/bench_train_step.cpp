@@ -1,7 +1,7 @@
 // One EMBSR training step at trivago scale: peak resident memory and time per step.
 //
 //   bench_train_step [--batch 512] [--items 183562] [--ops 6] [--max-length 50] [--d 100] [--steps 3] [--profile]
-//                    [--jd FILE] [--write-sessions FILE] [--space default|serial]
+//                    [--jd FILE] [--write-sessions FILE] [--space default|serial] [--repeat]
 //
 // --profile: time per Kokkos kernel label and per GEMM over the steps after the first
 // (kernel_profile.hpp), to see what dominates a step.
@@ -10,6 +10,7 @@
 // of a real JD log (the item table still has --items rows, or the log's item count if larger);
 // --write-sessions FILE saves them for benchmarks/torch_embsr.py --sessions FILE.
 // --space serial: Kokkos::Serial instead of the default execution space (OpenMP's speedup).
+// --repeat: EMBSR-R (the embsr-r preset: the repeat path with the repeat/explore mixture).
 // Prints the peak resident set size of the process (getrusage) after the steps.
 #include <embsr/embsr.hpp>
 
@@ -31,6 +32,7 @@ namespace {
 struct Options {
   int batch_size, items, ops, max_length, d, steps;
   bool profile;
+  bool repeat;
   const char* sessions;
 };
 
@@ -51,11 +53,13 @@ int time_steps(const embsr::ExampleSet& set, const Options& o) {
   config.d = d;
   config.max_length = max_length;
   config.dropout = 0.5;
+  config.use_repeat = config.repeat_mixture = o.repeat;
   embsr::EMBSR<Exec, float> model(config);
   embsr::Adam<Exec, float> adam(model.num_parameters(), embsr::AdamOptions{});
   std::printf("sessions: %s\n", o.sessions);
-  std::printf("bench_train_step: B=%d, t<=%d (T=%d micro-behaviors), |V|=%d, |O|=%d, d=%d, %zu parameters, %s, %d threads\n",
-              batch_size, max_length, batch.sizes.num_micro, items, ops, d, model.num_parameters(), Exec::name(),
+  std::printf("bench_train_step: %s, B=%d, t<=%d (T=%d micro-behaviors), |V|=%d, |O|=%d, d=%d, %zu parameters, %s, %d threads\n",
+              o.repeat ? "embsr-r" : "embsr", batch_size, max_length, batch.sizes.num_micro, items, ops, d,
+              model.num_parameters(), Exec::name(),
               Exec().concurrency());
   std::vector<double> times;  // steps after the first (which allocates the caches)
   std::unique_ptr<embsr::bench::KernelProfile> kernel_profile;
@@ -102,7 +106,7 @@ int time_steps(const embsr::ExampleSet& set, const Options& o) {
 int main(int argc, char** argv) {
   Kokkos::ScopeGuard kokkos(argc, argv);
   int batch_size = 512, items = 183562, ops = 6, max_length = 50, d = 100, steps = 3;
-  bool profile = false;
+  bool profile = false, repeat = false;
   std::string jd_file, sessions_out, space = "default";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -120,10 +124,11 @@ int main(int argc, char** argv) {
     else if (a == "--d") d = value();
     else if (a == "--steps") steps = value();
     else if (a == "--profile") profile = true;
+    else if (a == "--repeat") repeat = true;
     else if ((a == "--jd" || a == "--write-sessions" || a == "--space") && i + 1 < argc)
       (a == "--jd" ? jd_file : a == "--space" ? space : sessions_out) = argv[++i];
     else if (a.rfind("--kokkos", 0) != 0) {
-      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile] [--jd FILE] [--write-sessions FILE] [--space default|serial]\n");
+      std::fprintf(stderr, "usage: bench_train_step [--batch N] [--items V] [--ops O] [--max-length L] [--d D] [--steps S] [--profile] [--jd FILE] [--write-sessions FILE] [--space default|serial] [--repeat]\n");
       return 2;
     }
   }
@@ -141,7 +146,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 1;
   }
-  const Options o{batch_size, items, ops, max_length, d, steps, profile, jd_file.empty() ? "synthetic" : "jd"};
+  const Options o{batch_size, items, ops, max_length, d, steps, profile, repeat, jd_file.empty() ? "synthetic" : "jd"};
 #if defined(KOKKOS_ENABLE_SERIAL)
   if (space == "serial") return time_steps<Kokkos::Serial>(set, o);
 #endif
