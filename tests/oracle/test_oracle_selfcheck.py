@@ -337,6 +337,31 @@ def write_exchange(directory, cfg, params, batch):
         np.save(os.path.join(directory, "batch", name + ".npy"), a.astype(np.int32))
 
 
+def check_exchange_round_trip(cfg, params, bt, expected, what):
+    """The oracle's command line on an exchange directory gives exactly run_oracle's results."""
+    scores, loss, grads = expected
+    with tempfile.TemporaryDirectory() as tmp:
+        write_exchange(tmp, cfg, params, bt)
+        assert oracle.main([sys.argv[0], tmp]) == 0, f"oracle failed on a valid {what} exchange directory"
+        out = os.path.join(tmp, "out")
+        assert np.array_equal(np.load(os.path.join(out, "scores.npy")), scores)
+        assert np.array_equal(np.load(os.path.join(out, "loss.npy")), loss)
+        for name in params:
+            assert np.array_equal(np.load(os.path.join(out, f"grad_{name}.npy")), grads[name]), name
+
+
+def expect_exchange_rejected(cfg, params, bt, mutate, what):
+    """The oracle refuses (exit 2) an exchange directory that mutate(config, params) broke."""
+    import contextlib
+    import io
+    with tempfile.TemporaryDirectory() as bad:
+        c, p = copy.deepcopy(cfg), dict(params)
+        mutate(c, p)
+        write_exchange(bad, c, p, bt)
+        with contextlib.redirect_stderr(io.StringIO()):
+            assert oracle.main([sys.argv[0], bad]) == 2, f"oracle accepted {what}"
+
+
 def check_exchange():
     cfg = base_config(next_op_mode="learned", gnn_steps=1)
     rng = np.random.default_rng(8)
@@ -452,24 +477,10 @@ def check_repeat():
     params = random_params(cfg, seed=51)
     del params["nf.W"], params["nf.b"]
     scores, loss, grads = oracle.run_oracle(cfg, params, bt)
-    import contextlib
-    import io
-    with tempfile.TemporaryDirectory() as tmp:
-        write_exchange(tmp, cfg, params, bt)
-        assert oracle.main([sys.argv[0], tmp]) == 0, "oracle failed on a valid repeat exchange directory"
-        out = os.path.join(tmp, "out")
-        assert np.array_equal(np.load(os.path.join(out, "scores.npy")), scores)
-        assert np.array_equal(np.load(os.path.join(out, "loss.npy")), loss)
-        for name in params:
-            assert np.array_equal(np.load(os.path.join(out, f"grad_{name}.npy")), grads[name]), name
+    check_exchange_round_trip(cfg, params, bt, (scores, loss, grads), "repeat")
 
     def expect_rejected(mutate, what):
-        with tempfile.TemporaryDirectory() as bad:
-            c, p = copy.deepcopy(cfg), dict(params)
-            mutate(c, p)
-            write_exchange(bad, c, p, bt)
-            with contextlib.redirect_stderr(io.StringIO()):
-                assert oracle.main([sys.argv[0], bad]) == 2, f"oracle accepted {what}"
+        expect_exchange_rejected(cfg, params, bt, mutate, what)
 
     expect_rejected(lambda c, p: c.__setitem__("use_repeat", False), "repeat parameters with use_repeat false")
     expect_rejected(lambda c, p: c.__setitem__("repeat_buckets", 4), "repeat.recency with R rows != repeat_buckets")
@@ -575,24 +586,10 @@ def check_mixture():
     del params["nf.W"], params["nf.b"]
     scores, loss, grads = oracle.run_oracle(cfg, params, bt)
     assert np.allclose(np.exp(scores).sum(axis=1), 1.0, rtol=0, atol=1e-13), "exp(scores) rows do not sum to 1"
-    import contextlib
-    import io
-    with tempfile.TemporaryDirectory() as tmp:
-        write_exchange(tmp, cfg, params, bt)
-        assert oracle.main([sys.argv[0], tmp]) == 0, "oracle failed on a valid mixture exchange directory"
-        out = os.path.join(tmp, "out")
-        assert np.array_equal(np.load(os.path.join(out, "scores.npy")), scores)
-        assert np.array_equal(np.load(os.path.join(out, "loss.npy")), loss)
-        for name in params:
-            assert np.array_equal(np.load(os.path.join(out, f"grad_{name}.npy")), grads[name]), name
+    check_exchange_round_trip(cfg, params, bt, (scores, loss, grads), "mixture")
 
     def expect_rejected(mutate, what):
-        with tempfile.TemporaryDirectory() as bad:
-            c, p = copy.deepcopy(cfg), dict(params)
-            mutate(c, p)
-            write_exchange(bad, c, p, bt)
-            with contextlib.redirect_stderr(io.StringIO()):
-                assert oracle.main([sys.argv[0], bad]) == 2, f"oracle accepted {what}"
+        expect_exchange_rejected(cfg, params, bt, mutate, what)
 
     expect_rejected(lambda c, p: c.__setitem__("repeat_mixture", False), "gate parameters with repeat_mixture false")
     expect_rejected(lambda c, p: c.__setitem__("use_repeat", False), "repeat_mixture without use_repeat")

@@ -160,6 +160,22 @@ void scoring_normalise_rows_backward(const ExecSpace& exec, const XV& X, const V
       });
 }
 
+// The mean of a loss per row, summed in row order by one thread: the loss does not depend on the
+// thread count (B is at most a few thousand). Empty: 0.
+template <class ExecSpace, class LV>
+double mean_in_row_order(const ExecSpace& exec, const LV& row_loss, const char* label) {
+  const int nb = static_cast<int>(row_loss.extent(0));
+  if (nb == 0) return 0.0;
+  double total = 0;
+  Kokkos::parallel_reduce(
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, 1),
+      KOKKOS_LAMBDA(const int, double& acc) {
+        for (int b = 0; b < nb; ++b) acc += static_cast<double>(row_loss(b));
+      },
+      total);
+  return total / static_cast<double>(nb);
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -285,17 +301,7 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
           });
         });
   }
-  // Mean over the batch, summed in row order by one thread: the loss does not depend on the
-  // thread count (B is at most a few thousand).
-  const int nb = static_cast<int>(B);
-  double total = 0;
-  Kokkos::parallel_reduce(
-      "embsr::scoring::loss", Kokkos::RangePolicy<ExecSpace>(exec, 0, 1),
-      KOKKOS_LAMBDA(const int, double& acc) {
-        for (int b = 0; b < nb; ++b) acc += static_cast<double>(row_loss(b));
-      },
-      total);
-  return total / static_cast<double>(B);
+  return detail::mean_in_row_order(exec, row_loss, "embsr::scoring::loss");
 }
 
 // The part of the backward below dL/ds, for a loss the caller computed from the scores itself
