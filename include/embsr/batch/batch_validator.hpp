@@ -38,6 +38,17 @@ struct BatchLimits {
   index_t max_length = 0;      // at most this many micro-behaviors per session; 0: no limit
   bool check_next_ops = true;  // next_ops in [0, num_ops) (a model that learns o_{t+1} ignores them)
   bool allow_empty = true;     // a batch of no sessions is valid
+
+  // The limits of a model over num_items items and num_ops operations whose inputs hold at most
+  // max_length micro-behaviors; uses_next_ops: it reads the given next operation of each session.
+  static BatchLimits for_model(index_t num_items, index_t num_ops, index_t max_length, bool uses_next_ops) {
+    BatchLimits limits;
+    limits.num_items = num_items;
+    limits.num_ops = num_ops;
+    limits.max_length = max_length;
+    limits.check_next_ops = uses_next_ops;
+    return limits;
+  }
 };
 
 namespace detail {

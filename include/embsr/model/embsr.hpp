@@ -173,11 +173,8 @@ class EMBSR {
   // Checks the batch (its structure and the model's limits, batch/batch_validator.hpp); throws
   // InvalidArgument naming the first offending session (its position and example id) and the field.
   void validate(const batch_type& batch) const {
-    BatchLimits limits;
-    limits.num_items = config_.num_items;
-    limits.num_ops = config_.num_ops;
-    limits.max_length = config_.max_length;
-    limits.check_next_ops = config_.next_op == NextOpMode::Given;
+    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length,
+                                         config_.next_op == NextOpMode::Given);
     limits.allow_empty = false;
     validate_batch(exec_, batch, limits, "EMBSR");
   }

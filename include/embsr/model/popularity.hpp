@@ -120,12 +120,9 @@ class PopularityModel {
   }
 
   void validate(const batch_type& batch) const {
-    BatchLimits limits;
-    limits.num_items = config_.num_items;
-    limits.num_ops = config_.num_ops;
-    limits.max_length = config_.max_length;
-    limits.check_next_ops = false;  // the next operation is not used
-    validate_batch(exec_, batch, limits, SessionAware ? "S-POP" : "POP");
+    // The next operation is not used.
+    validate_batch(exec_, batch, BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false),
+                   SessionAware ? "S-POP" : "POP");
   }
 
   // [B x num_items]: the prior, plus (S-POP) the session's counts. One thread per session adds its

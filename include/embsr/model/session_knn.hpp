@@ -439,12 +439,9 @@ class SessionKnnModel {
   }
 
   void validate(const batch_type& batch) const {
-    BatchLimits limits;
-    limits.num_items = config_.num_items;
-    limits.num_ops = config_.num_ops;
-    limits.max_length = config_.max_length;
-    limits.check_next_ops = false;
-    validate_batch(exec_, batch, limits, "session kNN");
+    // The next operation is not used.
+    validate_batch(exec_, batch, BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false),
+                   "session kNN");
   }
 
   // [B x num_items] in memory_space.
