@@ -52,6 +52,7 @@
 #include <embsr/layers/repeat_mixture.hpp>
 #include <embsr/layers/linear.hpp>
 #include <embsr/layers/scoring.hpp>
+#include <embsr/layers/soft_attention_readout.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/layers/top_k.hpp>
 

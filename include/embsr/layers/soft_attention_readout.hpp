@@ -84,7 +84,7 @@ template <class M>
 Kokkos::View<int*, M> soft_attention_readout_ints(Kokkos::View<int*, M>& storage, std::size_t n, const char* label) {
   if (storage.extent(0) < n) {
     storage = Kokkos::View<int*, M>();
-    storage = Kokkos::View<int*, M>(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), n + n / 4 + 1);
+    storage = Kokkos::View<int*, M>(Kokkos::view_alloc(std::string(label), Kokkos::WithoutInitializing), n + n / 4 + 1);
   }
   return Kokkos::subview(storage, std::make_pair(std::size_t(0), n));
 }
