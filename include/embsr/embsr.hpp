@@ -63,12 +63,14 @@
 #include <embsr/model/embsr_spec.hpp>
 #include <embsr/model/knn_index.hpp>
 #include <embsr/model/model_options.hpp>
+#include <embsr/model/neural_model.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
 #include <embsr/model/popularity.hpp>
 #include <embsr/model/registry.hpp>
 #include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
+#include <embsr/model/srgnn.hpp>
 #include <embsr/optim/adam.hpp>
 #include <embsr/optim/adam_options.hpp>
 #include <embsr/train/baselines.hpp>

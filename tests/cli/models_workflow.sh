@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The registry through the tools (issues 12, 13): embsr-train --list-models lists every model;
-# --model s-pop, embsr-ns and the five neighbourhood models train (or index), evaluate and save
+# --model s-pop, embsr-ns, embsr-r, the five neighbourhood models and the graph family train (or index), evaluate and save
 # checkpoints that embsr-recommend serves, reading the model's name from the file; options a model does not take, unknown models and
 # training flags for a counting model are errors that say so.
 #   models_workflow.sh BUILD_EXAMPLES_DIR REPO_DATA_DIR SCRATCH_DIR
@@ -14,14 +14,14 @@ files=("$data/jd_appliances/HUP_Data/JD_Applicances_sample" "$data/jd_appliances
 common=(--format jd "${files[@]}" --min-support 5 --max-length 40 --no-progress)
 
 "$bin/embsr-train" --list-models > "$work/models.txt"
-for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sknn v-sknn stan vstan vstan-ops; do
+for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn; do
   grep -qE "^$name +(gradients|counting) " "$work/models.txt" || fail "--list-models does not list $name"
 done
 
 session='{"session": [{"item": "1169504", "operation": "SearchList2Product"}, {"item": "3170510", "operation": "Cart"}]}'
-for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops; do
+for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn; do
   extra=()
-  [[ "$model" == embsr-ns || "$model" == embsr-r ]] && extra=(--d 8 --epochs 1 --batch 256)
+  [[ "$model" == embsr-ns || "$model" == embsr-r || "$model" == sr-gnn ]] && extra=(--d 8 --epochs 1 --batch 256)
   "$bin/embsr-train" "${common[@]}" --model "$model" "${extra[@]}" --output "$work/$model" > "$work/$model.log"
   for f in best.ckpt last.ckpt metrics.json; do test -s "$work/$model/$f" || fail "$model: missing $f"; done
   grep -q "\"model\": \"$model\"" "$work/$model/metrics.json" || fail "$model: metrics.json does not name the model"
@@ -44,7 +44,8 @@ PY
 "$here/expect_failure.sh" "model 'sknn' does not take option 'lambda_idf'" "$bin/embsr-train" "${common[@]}" --model sknn --option lambda_idf=1
 "$here/expect_failure.sh" "model 'vstan' learns by counting.*--lr" "$bin/embsr-train" "${common[@]}" --model vstan --lr 0.1
 
-"$here/expect_failure.sh" "unknown model 'sr-gnn'.*known: pop, s-pop, embsr" "$bin/embsr-train" "${common[@]}" --model sr-gnn
+"$here/expect_failure.sh" "unknown model 'no-such-model'.*known: pop, s-pop, embsr" "$bin/embsr-train" "${common[@]}" --model no-such-model
+"$here/expect_failure.sh" "model 'sr-gnn' does not take --dropout" "$bin/embsr-train" "${common[@]}" --model sr-gnn --dropout 0.2
 "$here/expect_failure.sh" "model 's-pop' does not take --d" "$bin/embsr-train" "${common[@]}" --model s-pop --d 8
 "$here/expect_failure.sh" "model 's-pop' learns by counting.*--epochs" "$bin/embsr-train" "${common[@]}" --model s-pop --epochs 3
 "$here/expect_failure.sh" "does not take option 'neighbours'" "$bin/embsr-train" "${common[@]}" --model embsr --option neighbours=5

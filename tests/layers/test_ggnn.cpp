@@ -93,9 +93,9 @@ template <class M>
 struct Weights {
   Mat<M> W_in, W_out, W_ih, W_hh;
   Vec<M> b_in, b_out, b_ih, b_hh;
-  explicit Weights(std::size_t d)
-      : W_in("W_in", d, 2 * d),
-        W_out("W_out", d, 2 * d),
+  explicit Weights(std::size_t d, std::size_t input_dim = 0)  // input_dim: 2d (run inputs, default) or d
+      : W_in("W_in", d, input_dim == 0 ? 2 * d : input_dim),
+        W_out("W_out", d, input_dim == 0 ? 2 * d : input_dim),
         W_ih("W_ih", 3 * d, 2 * d),
         W_hh("W_hh", 3 * d, d),
         b_in("b_in", d),
@@ -111,6 +111,44 @@ struct Weights {
                       to_vector(W_ih), to_vector(W_hh),  to_vector(b_ih), to_vector(b_hh)};
   }
 };
+
+// SR-GNN's layer (docs/GRAPH_MODELS.md) node by node from a dense adjacency per session: A[u][v] = 1
+// for each distinct transition u -> v, A_in row-normalised by v's in-degree, A_out by u's
+// out-degree; no run inputs (W_in, W_out [d x d]).
+std::vector<double> reference_srgnn(const embsr::HostBatch& hb, const std::vector<double>& h, std::size_t d,
+                                    const HostParams& p) {
+  const std::size_t C = hb.node_items.size(), E = hb.edge_src.size();
+  std::vector<std::vector<int>> A(C, std::vector<int>(C, 0));
+  for (std::size_t e = 0; e < E; ++e) A[hb.edge_src[e]][hb.edge_dst[e]] = 1;
+  std::vector<double> indeg(C, 0), outdeg(C, 0);
+  for (std::size_t u = 0; u < C; ++u)
+    for (std::size_t v = 0; v < C; ++v) indeg[v] += A[u][v], outdeg[u] += A[u][v];
+  std::vector<double> out(C * d);
+  for (std::size_t i = 0; i < C; ++i) {
+    std::vector<double> a(2 * d, 0.0);
+    for (std::size_t u = 0; u < C; ++u)
+      for (std::size_t o = 0; o < d; ++o) {
+        double m_in = p.b_in[o], m_out = p.b_out[o];
+        for (std::size_t q = 0; q < d; ++q) m_in += p.W_in[o * d + q] * h[u * d + q], m_out += p.W_out[o * d + q] * h[u * d + q];
+        if (A[u][i]) a[o] += m_in / indeg[i];         // u -> i
+        if (A[i][u]) a[d + o] += m_out / outdeg[i];   // i -> u
+      }
+    std::vector<double> gi(3 * d), gh(3 * d);
+    for (std::size_t g = 0; g < 3 * d; ++g) {
+      gi[g] = p.b_ih[g];
+      gh[g] = p.b_hh[g];
+      for (std::size_t q = 0; q < 2 * d; ++q) gi[g] += p.W_ih[g * 2 * d + q] * a[q];
+      for (std::size_t q = 0; q < d; ++q) gh[g] += p.W_hh[g * d + q] * h[i * d + q];
+    }
+    for (std::size_t c = 0; c < d; ++c) {
+      const double r = sigmoid(gi[c] + gh[c]);
+      const double z = sigmoid(gi[d + c] + gh[d + c]);
+      const double n = std::tanh(gi[2 * d + c] + r * gh[2 * d + c]);
+      out[i * d + c] = (1 - z) * h[i * d + c] + z * n;
+    }
+  }
+  return out;
+}
 
 // Central differences for the inputs h, hrun and every weight of one GGNN layer.
 template <class M, class LossFn, class HV, class RV>
@@ -128,6 +166,7 @@ void check_ggnn_gradients(LossFn&& loss, const HV& h, const RV& hrun, const HV& 
                                                   {"W_hh", flat(w.W_hh), to_vector(gw.W_hh)},
                                                   {"b_ih", flat(w.b_ih), to_vector(gw.b_ih)},
                                                   {"b_hh", flat(w.b_hh), to_vector(gw.b_hh)}};
+  if (hrun.extent(0) == 0) targets.erase(targets.begin() + 1);  // no run inputs
   embsr::test::check_gradients<M>(loss, targets);
 }
 
@@ -257,6 +296,53 @@ TEMPLATE_LIST_TEST_CASE("ggnn: a batch of single-item sessions (no edges) and tw
     Kokkos::fence();
     check_ggnn_gradients<M>(loss, h, hrun, dh, dhrun, w, gw);
   }
+}
+
+TEMPLATE_LIST_TEST_CASE("ggnn: SR-GNN's normalised edge weights without run inputs, against a dense adjacency",
+                        "[layers][ggnn][srgnn]", embsr::test::ExecutionSpaces) {
+  using Exec = TestType;
+  using M = typename Exec::memory_space;
+  const std::size_t d = 3;
+  const auto set = examples();
+  embsr::BatchBuilder builder;
+  const embsr::HostBatch hb = builder.build(set, V{0, 1, 2, 3, 4});
+  const auto batch = embsr::to_memory_space<M>(hb);
+  const std::size_t C = hb.node_items.size(), E = hb.edge_src.size();
+
+  Mat<M> h("h", C, d), h_hat("h_hat", C, d), R("R", C, d), dh("dh", C, d), no_runs;
+  Vec<M> w_in("w_in", E), w_out("w_out", E);
+  embsr::ggnn_normalised_edge_weights(Exec(), batch, w_in, w_out);
+  const embsr::GgnnEdgeWeights<double, M> weights{w_in, w_out};
+  Weights<M> w(d, d), gw(d, d);
+  std::uint64_t seed = 20;
+  for (auto* v : {&w.W_in, &w.W_out, &w.W_ih, &w.W_hh}) embsr::test::fill_random(*v, ++seed, 0.5);
+  for (auto* v : {&w.b_in, &w.b_out, &w.b_ih, &w.b_hh}) embsr::test::fill_random(*v, ++seed, 0.3);
+  embsr::test::fill_random(h, 1);
+  embsr::test::fill_random(R, 3);
+  const auto p = w.params(), g = gw.params();
+  embsr::GgnnCache<double, M> cache;
+  auto loss = [&] {
+    embsr::ggnn_forward(Exec(), batch, h, no_runs, p, h_hat, cache, weights);
+    Kokkos::fence();
+    return embsr::test::dot(h_hat, R);
+  };
+  loss();
+  const auto ref = reference_srgnn(hb, embsr::test::to_vector(h), d, w.host());
+  const auto got = embsr::test::to_vector(h_hat);
+  REQUIRE(got.size() == ref.size());
+  for (std::size_t i = 0; i < ref.size(); ++i) CHECK(got[i] == Approx(ref[i]).epsilon(1e-12).margin(1e-14));
+
+  embsr::ggnn_backward(Exec(), batch, h, no_runs, p, cache, R, dh, no_runs, g, weights);
+  Kokkos::fence();
+  check_ggnn_gradients<M>(loss, h, no_runs, dh, no_runs, w, gw);
+
+  // Weights [d x d] with a batch's run states, or weights of the wrong length: errors, not guesses.
+  Vec<M> short_weights("short", E - 1);
+  CHECK_THROWS_AS(embsr::ggnn_forward(Exec(), batch, h, no_runs, p, h_hat, cache,
+                                      embsr::GgnnEdgeWeights<double, M>{short_weights, w_out}),
+                  embsr::InvalidArgument);
+  Weights<M> odd(d, d + 1);
+  CHECK_THROWS_AS(embsr::ggnn_forward(Exec(), batch, h, no_runs, odd.params(), h_hat, cache), embsr::InvalidArgument);
 }
 
 }  // namespace test_ggnn

@@ -18,10 +18,16 @@
 #include "gradcheck.hpp"
 #include "model_fixture.hpp"
 #include "npy.hpp"
+#include "oracle_exchange.hpp"
 
 namespace test_oracle {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
+
+using embsr::test::oracle::compare;
+using embsr::test::oracle::jd_computers;
+using embsr::test::oracle::OracleRun;
+using embsr::test::oracle::setting;
 
 std::string config_json(const embsr::Config& c, bool training, std::uint64_t step) {
   const char* fusion = c.fusion == embsr::FusionMode::Gate ? "gate" : c.fusion == embsr::FusionMode::Mlp ? "mlp" : "fixed";
@@ -41,90 +47,13 @@ std::string config_json(const embsr::Config& c, bool training, std::uint64_t ste
   return buf;
 }
 
-// Real sessions: the first `count` test examples of JD Computers (support 5, L 30).
-const embsr::PreparedData& jd_computers() {
-  static const embsr::PreparedData data = [] {
-    const auto raw = embsr::load_jd({embsr::test::jd_computers_hup(), embsr::test::jd_computers_micro()});
-    embsr::PreprocessOptions o;
-    o.min_item_support = 5;
-    o.max_length = 30;
-    return embsr::preprocess(raw, o);
-  }();
-  return data;
-}
-
-struct OracleRun {
-  std::vector<double> scores;  // [B x V]
-  double loss = 0;
-  std::vector<std::vector<double>> grads;  // per parameter entry
-  std::string dir;                         // the exchange directory (config, parameters, batch, outputs)
-};
-
-// A configured path, unless the environment variable of the same name overrides it (a binary run
-// on another machine, as by scripts/gpu-check.sh).
-std::string setting(const char* name, const char* configured) {
-  const char* env = std::getenv(name);
-  return std::string(env != nullptr && *env != '\0' ? env : configured);
-}
-
-// Exports the model (double) and batch, runs the oracle, reads its outputs.
+// EMBSR's exchange: its config and op0 (the [NEXT] row O in learned mode).
 template <class Model>
 OracleRun run_oracle(const Model& model, const embsr::HostBatch& host, bool training, std::uint64_t step) {
-  const std::string dir = embsr::test::scratch_dir();
-  REQUIRE(std::system(("mkdir -p " + dir + "/params " + dir + "/batch " + dir + "/out").c_str()) == 0);
-  std::ofstream(dir + "/config.json") << config_json(model.config(), training, step);
-  const auto values = embsr::test::to_vector(model.parameters().values());
-  for (const auto& e : model.parameters().entries())
-    embsr::test::write_npy(dir + "/params/" + e.name + ".npy", values.data() + e.offset, {e.rows, e.cols});
-  host.for_each([&](const char* name, const std::vector<embsr::index_t>& v) {
-    embsr::test::write_npy(dir + "/batch/" + name + ".npy", v.data(), {v.size()});
-  });
   std::vector<embsr::index_t> op0(host.next_ops);
   if (model.config().next_op == embsr::NextOpMode::Learned)
     for (auto& o : op0) o = model.config().num_ops;
-  embsr::test::write_npy(dir + "/batch/op0.npy", op0.data(), {op0.size()});
-
-  const std::string cmd = setting("EMBSR_PYTHON", EMBSR_PYTHON) + " " + setting("EMBSR_SOURCE_DIR", EMBSR_SOURCE_DIR) +
-                          "/tests/oracle/embsr_oracle.py " + dir + " > " + dir + "/oracle.log 2>&1";
-  const int rc = std::system(cmd.c_str());
-  if (rc != 0) {
-    std::ifstream log(dir + "/oracle.log");
-    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    FAIL("oracle failed (" << rc << "): " << cmd << "\n" << text);
-  }
-  OracleRun out;
-  out.dir = dir;
-  out.scores = embsr::test::read_npy_f64(dir + "/out/scores.npy").data;
-  out.loss = embsr::test::read_npy_f64(dir + "/out/loss.npy").data.at(0);
-  for (const auto& e : model.parameters().entries()) {
-    out.grads.push_back(embsr::test::read_npy_f64(dir + "/out/grad_" + e.name + ".npy").data);
-    REQUIRE(out.grads.back().size() == e.size());
-  }
-  return out;
-}
-
-// |a - b| <= tol * (max(|a|, |b|) + scale): relative, with the array's own scale as floor so
-// that entries that are zero up to round-off do not count as mismatches. `global` (the largest
-// gradient of the model) sets a last floor, tol * 1e-3 * global, for arrays whose true value is
-// zero (the gradient of star.b_k2 vanishes: a bias on all softmax logits of a session cancels).
-void compare(const std::string& what, const std::vector<double>& got, const std::vector<double>& want, double tol,
-             double global = 0) {
-  REQUIRE(got.size() == want.size());
-  double scale = 1e-3 * global;
-  for (double w : want) scale = std::max(scale, std::abs(w));
-  std::size_t bad = 0;
-  double worst = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(got[i] - want[i]);
-    const double allowed = tol * std::max(std::abs(got[i]), std::abs(want[i])) + tol * scale;
-    worst = std::max(worst, err / (std::max(std::abs(want[i]), scale) + 1e-300));
-    if (err > allowed && bad++ < 3) {
-      INFO(what << "[" << i << "]: embsr " << got[i] << ", oracle " << want[i]);
-      CHECK(err <= allowed);
-    }
-  }
-  INFO(what << ": " << bad << " mismatches, worst relative error " << worst);
-  CHECK(bad == 0);
+  return embsr::test::oracle::run_oracle("embsr_oracle.py", config_json(model.config(), training, step), model, host, op0);
 }
 
 // Returns the exchange directory of the oracle run.
@@ -135,10 +64,7 @@ std::string check_against_oracle(embsr::Config config, std::size_t sessions, boo
   const auto& data = jd_computers();
   config.num_items = data.item_vocab.size();
   config.num_ops = data.op_vocab.size();
-  std::vector<embsr::index_t> ids(std::min(sessions, data.test.size()));
-  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<embsr::index_t>(i);
-  embsr::BatchBuilder builder;
-  const auto host = builder.build(data.test, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
+  const auto host = embsr::test::oracle::first_examples(data.test, sessions);
   const auto batch = embsr::to_memory_space<M>(host);
 
   embsr::EMBSR<Exec, double> reference(config);  // parameters in double are what the oracle reads
@@ -153,18 +79,9 @@ std::string check_against_oracle(embsr::Config config, std::size_t sessions, boo
     Kokkos::deep_copy(model.parameters().values(), h);
   }
   const double loss = model.loss_and_backward(batch, step, training);
-  CHECK(std::abs(loss - oracle.loss) <= tol * std::abs(oracle.loss));
-  const auto grads = embsr::test::to_vector(model.parameters().grads());
-  double global = 0;
-  for (const auto& g : oracle.grads)
-    for (double x : g) global = std::max(global, std::abs(x));
-  std::size_t p = 0;
-  for (const auto& e : model.parameters().entries()) {
-    std::vector<double> g(grads.begin() + static_cast<std::ptrdiff_t>(e.offset),
-                          grads.begin() + static_cast<std::ptrdiff_t>(e.offset + e.size()));
-    compare("grad " + e.name, g, oracle.grads[p++], tol, global);
-  }
-  if (!training) compare("scores", embsr::test::to_vector(model.scores(batch)), oracle.scores, tol);
+  std::vector<double> scores;
+  if (!training) scores = embsr::test::to_vector(model.scores(batch));
+  embsr::test::oracle::compare_model(model, oracle, loss, tol, training ? nullptr : &scores);
   return oracle.dir;
 }
 
@@ -243,11 +160,7 @@ TEST_CASE("oracle: the repeat path (EMBSR-R) to 1e-9", "[oracle][shared-data]") 
 // model's to it.
 TEST_CASE("oracle: the repeat/explore mixture (EMBSR-R) to 1e-9", "[oracle][shared-data]") {
   {
-    const auto& data = jd_computers();
-    std::vector<embsr::index_t> ids(std::min<std::size_t>(24, data.test.size()));
-    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<embsr::index_t>(i);
-    embsr::BatchBuilder builder;
-    const auto host = builder.build(data.test, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
+    const auto host = embsr::test::oracle::first_examples(jd_computers().test, 24);
     int repeat_targets = 0, explore_targets = 0;
     for (std::size_t b = 0; b + 1 < host.node_offsets.size(); ++b) {
       bool in_session = false;

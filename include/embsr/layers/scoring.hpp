@@ -182,8 +182,13 @@ double mean_in_row_order(const ExecSpace& exec, const LV& row_loss, const char* 
 // Normalised scores, softmax cross-entropy
 // ---------------------------------------------------------------------------------------------
 
+// What a score is. Cosine: w_k (m / |m|) . (E_v / |E_v|) (EMBSR eq. 19, SGNN-HN). Dot: m . E_v
+// (SR-GNN eq. 8, GC-SAN, MKM-SR; w_k is ignored, and no normalised table is kept).
+enum class ScoreKind { Cosine, Dot };
+
 template <class Scalar, class MemorySpace>
 struct ScoringCache {
+  ScoreKind kind = ScoreKind::Cosine;     // set once by the model that owns the cache
   MatRef<Scalar, MemorySpace> scores;     // [B x V] w_k m_hat items_hat^T; after the backward: dL/dscores
   MatRef<Scalar, MemorySpace> items_hat;  // [V x d] E_v / |E_v|; after the backward: dL/d(items_hat)
   VecRef<Scalar, MemorySpace> item_norms; // [V]     max(|E_v|, kNormEps)
@@ -233,25 +238,29 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   require(!with_loss || V > 0, "scoring_forward", "a loss over zero items");
 
   cache.scores = detail::scoring_ensure_exact(cache.scores_storage, B, V, "embsr::scoring::scores");
-  const void* old_items_hat = cache.items_hat_storage.data();
-  cache.items_hat = detail::scoring_ensure_exact(cache.items_hat_storage, V, d, "embsr::scoring::items_hat");
-  if (cache.items_hat_storage.data() != old_items_hat || cache.items_hat_of != static_cast<const void*>(E.data()))
-    cache.items_hat_current = false;
-  cache.item_norms = ensure(cache.item_norms_storage, V, "embsr::scoring::item_norms");
-  cache.m_hat = ensure(cache.m_hat_storage, B, d, "embsr::scoring::m_hat");
-  cache.m_norms = ensure(cache.m_norms_storage, B, "embsr::scoring::m_norms");
-  cache.dm_hat = ensure(cache.dm_hat_storage, B, d, "embsr::scoring::dm_hat");
   cache.lse = ensure(cache.lse_storage, B, "embsr::scoring::lse");
   cache.row_loss = ensure(cache.row_loss_storage, B, "embsr::scoring::row_loss");
   cache.has_loss = with_loss;
+  if (cache.kind == ScoreKind::Dot) {
+    gemm(exec, Trans::No, Trans::Yes, S(1), m, E, S(0), cache.scores);
+  } else {
+    const void* old_items_hat = cache.items_hat_storage.data();
+    cache.items_hat = detail::scoring_ensure_exact(cache.items_hat_storage, V, d, "embsr::scoring::items_hat");
+    if (cache.items_hat_storage.data() != old_items_hat || cache.items_hat_of != static_cast<const void*>(E.data()))
+      cache.items_hat_current = false;
+    cache.item_norms = ensure(cache.item_norms_storage, V, "embsr::scoring::item_norms");
+    cache.m_hat = ensure(cache.m_hat_storage, B, d, "embsr::scoring::m_hat");
+    cache.m_norms = ensure(cache.m_norms_storage, B, "embsr::scoring::m_norms");
+    cache.dm_hat = ensure(cache.dm_hat_storage, B, d, "embsr::scoring::dm_hat");
 
-  if (!(reuse_items_hat && cache.items_hat_current)) {
-    detail::scoring_normalise_rows(exec, E, cache.items_hat, cache.item_norms, "embsr::scoring::normalise_items");
-    cache.items_hat_current = true;
-    cache.items_hat_of = E.data();
+    if (!(reuse_items_hat && cache.items_hat_current)) {
+      detail::scoring_normalise_rows(exec, E, cache.items_hat, cache.item_norms, "embsr::scoring::normalise_items");
+      cache.items_hat_current = true;
+      cache.items_hat_of = E.data();
+    }
+    detail::scoring_normalise_rows(exec, m, cache.m_hat, cache.m_norms, "embsr::scoring::normalise_m");
+    gemm(exec, Trans::No, Trans::Yes, static_cast<S>(w_k), cache.m_hat, cache.items_hat, S(0), cache.scores);
   }
-  detail::scoring_normalise_rows(exec, m, cache.m_hat, cache.m_norms, "embsr::scoring::normalise_m");
-  gemm(exec, Trans::No, Trans::Yes, static_cast<S>(w_k), cache.m_hat, cache.items_hat, S(0), cache.scores);
   if (bonus.values.extent(0) != 0) {
     const std::size_t C = bonus.values.extent(0);
     require(bonus.items.extent(0) == C && bonus.sessions.extent(0) == C, "scoring_forward", "a bonus needs an item and a session per value");
@@ -310,6 +319,7 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
 //   dL/dm_hat = w_k ds items_hat,  dL/ditems_hat = w_k ds^T m_hat  (written over cache.items_hat),
 // then through the two normalisations into dm [B x d] and dE [V x d] (added into; either may be
 // an empty View: not needed). Needs the cache of a scoring_forward with the same m, E and w_k.
+// Dot scores (ScoreKind::Dot): dm += ds E, dE += ds^T m.
 template <class ExecSpace, class MV, class EV, class S, class M, class DMV, class DEV>
 void scoring_backward_from_dscores(const ExecSpace& exec, const MV& m, const EV& E, double w_k, ScoringCache<S, M>& cache,
                                    const DMV& dm, const DEV& dE) {
@@ -317,14 +327,20 @@ void scoring_backward_from_dscores(const ExecSpace& exec, const MV& m, const EV&
   static_assert(MV::rank == 2 && EV::rank == 2 && DMV::rank == 2 && DEV::rank == 2,
                 "scoring_backward_from_dscores: m, E, dm, dE are 2-D");
   const std::size_t B = m.extent(0), d = m.extent(1), V = E.extent(0);
-  require(cache.scores.extent(0) == B && cache.scores.extent(1) == V && cache.items_hat.extent(1) == d &&
-              cache.m_hat.extent(0) == B,
+  const bool dot = cache.kind == ScoreKind::Dot;
+  require(cache.scores.extent(0) == B && cache.scores.extent(1) == V &&
+              (dot || (cache.items_hat.extent(1) == d && cache.m_hat.extent(0) == B)),
           "scoring_backward_from_dscores", "needs the cache of a scoring_forward on the same batch");
   const bool want_dm = dm.extent(0) != 0, want_dE = dE.extent(0) != 0;
   if (want_dm) require_shape("scoring_backward_from_dscores", "dm", dm, B, d);
   if (want_dE) require_shape("scoring_backward_from_dscores", "dE", dE, V, d);
   cache.has_loss = false;
   if (B == 0 || V == 0) return;
+  if (dot) {
+    if (want_dm) gemm(exec, Trans::No, Trans::No, S(1), cache.scores, E, S(1), dm);
+    if (want_dE) gemm(exec, Trans::Yes, Trans::No, S(1), cache.scores, m, S(1), dE);
+    return;
+  }
   const S wk = static_cast<S>(w_k);
   if (want_dm) {
     gemm(exec, Trans::No, Trans::No, wk, cache.scores, cache.items_hat, S(0), cache.dm_hat);
@@ -359,7 +375,7 @@ void scoring_backward(const ExecSpace& exec, const MV& m, const EV& E, const TV&
                 "scoring_backward: m, E, dm, dE are 2-D, targets 1-D");
   const std::size_t B = m.extent(0), d = m.extent(1), V = E.extent(0);
   require(cache.has_loss && targets.extent(0) == B && cache.scores.extent(0) == B && cache.scores.extent(1) == V &&
-              cache.items_hat.extent(1) == d,
+              (cache.kind == ScoreKind::Dot || cache.items_hat.extent(1) == d),
           "scoring_backward", "needs the cache of a scoring_forward with targets on the same batch");
   const bool want_dm = dm.extent(0) != 0, want_dE = dE.extent(0) != 0;
   if (want_dm) require_shape("scoring_backward", "dm", dm, B, d);

@@ -23,6 +23,7 @@
 
 #include <embsr/core/error.hpp>
 #include <embsr/model/config.hpp>
+#include <embsr/model/model_options.hpp>
 
 namespace embsr {
 
@@ -198,6 +199,54 @@ inline std::uint64_t model_memory_bytes(const Config& config, std::uint64_t batc
   floats = saturating_mul_add(saturating_mul_add(events, per_event), training ? 2 : 1, floats);
   const std::uint64_t bytes = saturating_mul_add(floats, 4);
   return saturating_mul_add(bytes / 4, 5);  // + 25%
+}
+
+// ---- shared by the other neural models (model/srgnn.hpp and its family) ----------------------
+
+namespace detail {
+
+// Entries from a visitor of (name, rows, cols), in order, with their offsets.
+template <class ForEach>
+std::vector<ParameterEntry> layout_from(ForEach&& for_each) {
+  std::vector<ParameterEntry> entries;
+  std::size_t offset = 0;
+  for_each([&](const std::string& name, std::uint64_t rows, std::uint64_t cols) {
+    entries.push_back(ParameterEntry{name, offset, static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
+    offset += static_cast<std::size_t>(rows * cols);
+  });
+  return entries;
+}
+
+}  // namespace detail
+
+// The checkpoint's view of a neural model's parameters (model/model_options.hpp's StateLayout /
+// StateCount need only names and shapes; neural models have no tables).
+inline StateLayout neural_state_layout(const std::vector<ParameterEntry>& entries) {
+  StateLayout l;
+  for (const auto& e : entries) l.parameters.push_back(ArraySpec{e.name, e.rows, e.cols});
+  return l;
+}
+inline StateCount neural_state_count(const std::vector<ParameterEntry>& entries) {
+  std::uint64_t values = 0;
+  for (const auto& e : entries) values = detail::saturating_mul_add(e.rows, e.cols, values);
+  return StateCount{entries.size(), values, 0, 0};
+}
+
+// Bytes a neural model needs for batches of `batch_sessions`: parameters (with gradients and
+// Adam's two moments when training), the [B x V] scores (and their gradients), and
+// `vectors_per_event` d-vectors of activations per micro-behavior (twice when training), + 25%.
+// An estimate for refusing what cannot fit, like model_memory_bytes.
+inline std::uint64_t neural_memory_bytes(const std::vector<ParameterEntry>& entries, std::uint64_t num_items,
+                                         std::uint64_t d, std::uint64_t max_length, std::uint64_t vectors_per_event,
+                                         std::uint64_t batch_sessions, bool training) {
+  using detail::saturating_mul_add;
+  std::uint64_t P = 0;
+  for (const auto& e : entries) P = saturating_mul_add(e.rows, e.cols, P);
+  const std::uint64_t events = saturating_mul_add(batch_sessions, max_length);
+  std::uint64_t floats = saturating_mul_add(P, training ? 5 : 2);
+  floats = saturating_mul_add(saturating_mul_add(batch_sessions, num_items), training ? 2 : 1, floats);
+  floats = saturating_mul_add(saturating_mul_add(events, saturating_mul_add(vectors_per_event, d)), training ? 2 : 1, floats);
+  return saturating_mul_add(saturating_mul_add(floats, 4) / 4, 5);
 }
 
 }  // namespace embsr

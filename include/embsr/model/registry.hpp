@@ -19,6 +19,7 @@
 #include <embsr/model/popularity.hpp>
 #include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
+#include <embsr/model/srgnn.hpp>
 
 namespace embsr {
 
@@ -37,7 +38,8 @@ using RegisteredModels = ModelList<PopularitySpec<false>,                      /
                                    KnnSpec<KnnKind::VSknn>,                    // v-sknn
                                    KnnSpec<KnnKind::Stan>,                     // stan
                                    KnnSpec<KnnKind::Vstan>,                    // vstan
-                                   KnnSpec<KnnKind::VstanOps>>;                // vstan-ops
+                                   KnnSpec<KnnKind::VstanOps>,                 // vstan-ops
+                                   SrgnnSpec>;                                 // sr-gnn
 
 namespace detail {
 

@@ -1,0 +1,305 @@
+#pragma once
+// SR-GNN (Wu et al., "Session-based Recommendation with Graph Neural Networks", AAAI 2019) as a
+// composition of the library's layers; the contract is docs/GRAPH_MODELS.md, "SR-GNN".
+//
+// It reads the macro-item sequence v^1..v^n of a session (the EMBSR paper's protocol for the
+// macro-behavior baselines: successive micro-behaviors on one item merged); it does not see the
+// operations. Data flow for a ragged batch (B sessions, N macro positions, C nodes, E edges):
+//   h0[C]   = item_embedding[node_items]                                embedding (Sec. 3.2)
+//   w[E]    = the normalised adjacency of the session graph, per edge    ggnn_normalised_edge_weights
+//             (A_in by distinct in-degree, A_out by distinct out-degree: eq. 1 and the authors' code)
+//   h_{s+1} = GGNN(h_s) for s < gnn_steps, ONE set of weights for every step (eq. 1-5; the
+//             authors' code loops one GNN module `step` times)                  ggnn (no run inputs)
+//   s_h[B]  = W3 [v_n ; sum_i alpha_i v_i] + b3 over the macro positions      soft_attention_readout (eq. 6-7)
+//   scores  = s_h . item_embedding[v] for every item v; loss = mean CE        scoring, ScoreKind::Dot (eq. 8-9)
+// The paper's L2 penalty is the optimiser's weight decay (embsr-train --weight-decay). SR-GNN has
+// no dropout. Parameters start U(-1/sqrt(d), 1/sqrt(d)) (the authors' reset_parameters).
+// Left out, on purpose: the authors' code adds two more biases to a_i (b_iah, b_oah) that are
+// exactly redundant with the cell's b_ih (W_ih (a + c) + b_ih = W_ih a + (W_ih c + b_ih)); the
+// paper's GRU convention h' = (1 - z) h + z n is used (the code's (1 - z) n + z h is the same
+// family, z's pre-activation negated).
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <Kokkos_Core.hpp>
+
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_validator.hpp>
+#include <embsr/core/error.hpp>
+#include <embsr/core/tensor.hpp>
+#include <embsr/layers/embedding.hpp>
+#include <embsr/layers/ggnn.hpp>
+#include <embsr/layers/scoring.hpp>
+#include <embsr/layers/soft_attention_readout.hpp>
+#include <embsr/model/model_options.hpp>
+#include <embsr/model/neural_model.hpp>
+#include <embsr/model/parameter_layout.hpp>
+
+namespace embsr {
+
+struct SrgnnConfig {
+  int num_items = 0, num_ops = 0, max_length = 50;  // from the data
+  int d = 100;                                      // embedding size (the paper's 100)
+  int gnn_steps = 1;                                // GGNN propagation steps (the authors' default 1)
+  std::uint64_t seed = 1;
+
+  void validate() const {
+    auto fail = [](const std::string& what) { throw InvalidArgument("SR-GNN: " + what); };
+    if (num_items < 1) fail("num_items must be >= 1, got " + std::to_string(num_items));
+    if (num_ops < 1) fail("num_ops must be >= 1, got " + std::to_string(num_ops));
+    if (max_length < 1) fail("max_length must be >= 1, got " + std::to_string(max_length));
+    if (d < 1 || d > (1 << 16)) fail("d must be in [1, 65536], got " + std::to_string(d));
+    if (gnn_steps < 1 || gnn_steps > 16) fail("gnn_steps must be in [1, 16], got " + std::to_string(gnn_steps));
+  }
+};
+
+namespace detail {
+
+// The parameters of the session graph layer and of the readout, shared by the SR-GNN family.
+template <class Visit>
+void visit_srgnn_gnn(std::uint64_t d, Visit&& visit) {
+  visit("ggnn.W_in", d, d);
+  visit("ggnn.b_in", std::uint64_t(1), d);
+  visit("ggnn.W_out", d, d);
+  visit("ggnn.b_out", std::uint64_t(1), d);
+  visit("ggnn.W_ih", 3 * d, 2 * d);
+  visit("ggnn.W_hh", 3 * d, d);
+  visit("ggnn.b_ih", std::uint64_t(1), 3 * d);
+  visit("ggnn.b_hh", std::uint64_t(1), 3 * d);
+}
+template <class Visit>
+void visit_soft_attention_readout(std::uint64_t d, Visit&& visit) {
+  visit("readout.W1", d, d);
+  visit("readout.b1", std::uint64_t(1), d);
+  visit("readout.W2", d, d);
+  visit("readout.b2", std::uint64_t(1), d);
+  visit("readout.q", std::uint64_t(1), d);
+  visit("readout.W3", d, 2 * d);
+  visit("readout.b3", std::uint64_t(1), d);
+}
+
+template <class Scalar, class M, class Core>
+GgnnParams<Scalar, M> srgnn_ggnn_params(const Core& core, bool grad) {
+  auto mat = [&](const char* n) { return core.mat(core.id(n), grad); };
+  auto vec = [&](const char* n) { return core.vec(core.id(n), grad); };
+  return GgnnParams<Scalar, M>{mat("ggnn.W_in"), mat("ggnn.W_out"), vec("ggnn.b_in"), vec("ggnn.b_out"),
+                               GruParams<Scalar, M>{mat("ggnn.W_ih"), mat("ggnn.W_hh"), vec("ggnn.b_ih"), vec("ggnn.b_hh")}};
+}
+template <class Scalar, class M, class Core>
+SoftAttentionReadoutParams<Scalar, M> soft_attention_readout_params(const Core& core, bool grad) {
+  auto mat = [&](const char* n) { return core.mat(core.id(n), grad); };
+  auto vec = [&](const char* n) { return core.vec(core.id(n), grad); };
+  return SoftAttentionReadoutParams<Scalar, M>{mat("readout.W1"), vec("readout.b1"), mat("readout.W2"), vec("readout.b2"),
+                                               vec("readout.q"),  mat("readout.W3"), vec("readout.b3")};
+}
+
+}  // namespace detail
+
+// item_embedding [V x d], ggnn.* (one set for every step), readout.*: docs/GRAPH_MODELS.md.
+inline std::vector<ParameterEntry> srgnn_parameter_layout(const SrgnnConfig& c) {
+  const auto d = static_cast<std::uint64_t>(c.d);
+  return detail::layout_from([&](auto&& visit) {
+    visit("item_embedding", static_cast<std::uint64_t>(c.num_items), d);
+    detail::visit_srgnn_gnn(d, visit);
+    detail::visit_soft_attention_readout(d, visit);
+  });
+}
+
+template <class ExecSpace, class Scalar = float>
+class SRGNN {
+ public:
+  using execution_space = ExecSpace;
+  using memory_space = typename ExecSpace::memory_space;
+  using scalar_type = Scalar;
+  using config_type = SrgnnConfig;
+  static constexpr bool learns_by_gradients = true;
+  using M = memory_space;
+  using batch_type = Batch<M>;
+  using matrix = MatRef<Scalar, M>;
+
+  explicit SRGNN(const SrgnnConfig& config, ExecSpace exec = ExecSpace())
+      : config_((config.validate(), config)), core_("SR-GNN", srgnn_parameter_layout(config_), exec) {
+    core_.initialize(config_.seed, InitKind::Uniform, 1.0 / std::sqrt(static_cast<double>(config_.d)));
+    scoring_cache_.kind = ScoreKind::Dot;
+    ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
+    item_ = core_.id("item_embedding");
+  }
+
+  const SrgnnConfig& config() const { return config_; }
+  const ExecSpace& execution_space_instance() const { return core_.exec(); }
+  Parameters<Scalar, M>& parameters() { return core_.parameters(); }
+  const Parameters<Scalar, M>& parameters() const { return core_.parameters(); }
+  void set_seed(std::uint64_t seed) { config_.seed = seed; }  // no dropout: nothing else to reseed
+  void freeze() { core_.freeze(); }
+  void unfreeze() { core_.unfreeze(); }
+  void check_parameters_finite() const { core_.check_parameters_finite(); }
+
+  void validate(const batch_type& batch) const {
+    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false);
+    limits.allow_empty = false;
+    validate_batch(core_.exec(), batch, limits, "SR-GNN");
+  }
+
+  // Scores of every item for every session [B x V], valid until the next call on this model.
+  matrix scores(const batch_type& batch) {
+    run_forward(batch, false);
+    return scoring_cache_.scores;
+  }
+  void top_k(const batch_type& batch, int k, Kokkos::View<int**, Kokkos::LayoutRight, M>& ids,
+             Kokkos::View<Scalar**, Kokkos::LayoutRight, M>& values) {
+    run_forward(batch, false);
+    core_.top_k(scoring_cache_.scores, k, ids, values);
+  }
+  double loss(const batch_type& batch) { return run_forward(batch, true); }
+
+  // Loss and d(loss)/d(parameters) in parameters().grads() (overwritten). No dropout: `step` and
+  // `training` change nothing.
+  double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
+    (void)step, (void)training;
+    core_.require_not_frozen();
+    core_.check_parameters_finite();
+    const double loss_value = run_forward(batch, true);
+    core_.parameters().zero_grads();
+    run_backward(batch);
+    core_.exec().fence();
+    return loss_value;
+  }
+
+ private:
+  GgnnParams<Scalar, M> ggnn(bool grad) const { return detail::srgnn_ggnn_params<Scalar, M>(core_, grad); }
+  SoftAttentionReadoutParams<Scalar, M> readout(bool grad) const {
+    return detail::soft_attention_readout_params<Scalar, M>(core_, grad);
+  }
+  GgnnEdgeWeights<Scalar, M> edge_weights() const { return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_}; }
+
+  double run_forward(const batch_type& batch, bool with_loss) {
+    validate(batch);
+    const auto& exec = core_.exec();
+    const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
+               B = static_cast<std::size_t>(batch.sizes.num_sessions), d = static_cast<std::size_t>(config_.d);
+    const auto S = static_cast<std::size_t>(config_.gnn_steps);
+    h_.resize(S + 1);
+    h_storage_.resize(S + 1);
+    for (std::size_t s = 0; s <= S; ++s) h_[s] = ensure(h_storage_[s], C, d, "embsr::srgnn::h");
+    w_in_ = ensure(w_in_storage_, E, "embsr::srgnn::w_in");
+    w_out_ = ensure(w_out_storage_, E, "embsr::srgnn::w_out");
+    s_h_ = ensure(s_h_storage_, B, d, "embsr::srgnn::s_h");
+
+    const auto items = core_.mat(item_, false);
+    embedding_forward(exec, items, batch.node_items, h_[0]);
+    ggnn_normalised_edge_weights(exec, batch, w_in_, w_out_);
+    for (std::size_t s = 0; s < S; ++s)
+      ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
+    soft_attention_readout_forward(exec, batch, h_[S], readout(false), s_h_, readout_cache_);
+    const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
+    const double loss_value = scoring_forward(exec, s_h_, items, targets, 1.0, scoring_cache_, core_.frozen());
+    if (with_loss) core_.require_finite_loss(loss_value);
+    return loss_value;
+  }
+
+  // run_forward's layer calls in reverse; every backward adds into its gradients.
+  void run_backward(const batch_type& batch) {
+    const auto& exec = core_.exec();
+    const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), B = static_cast<std::size_t>(batch.sizes.num_sessions),
+               d = static_cast<std::size_t>(config_.d);
+    const auto S = static_cast<std::size_t>(config_.gnn_steps);
+    const auto dh = ensure(dh_storage_, C, d, "embsr::srgnn::dh");
+    const auto dh_prev = ensure(dh_prev_storage_, C, d, "embsr::srgnn::dh_prev");
+    const auto ds_h = ensure(ds_h_storage_, B, d, "embsr::srgnn::ds_h");
+    Kokkos::deep_copy(exec, dh, Scalar(0));
+    Kokkos::deep_copy(exec, ds_h, Scalar(0));
+    const auto items = core_.mat(item_, false);
+    scoring_backward(exec, s_h_, items, Kokkos::View<const int*, M>(batch.targets), 1.0, scoring_cache_, ds_h,
+                     core_.mat(item_, true));
+    soft_attention_readout_backward(exec, batch, h_[S], readout(false), readout_cache_, ds_h, dh, readout(true));
+    for (std::size_t s = S; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
+      Kokkos::deep_copy(exec, dh_prev, Scalar(0));
+      ggnn_backward(exec, batch, h_[s], no_runs_, ggnn(false), ggnn_cache_[s], dh, dh_prev, matrix(), ggnn(true),
+                    edge_weights());
+      Kokkos::deep_copy(exec, dh, dh_prev);
+    }
+    embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
+  }
+
+  SrgnnConfig config_;
+  NeuralModelCore<ExecSpace, Scalar> core_;
+  std::size_t item_ = 0;
+  // Activations of the last forward.
+  std::vector<matrix> h_;
+  std::vector<Mat<Scalar, M>> h_storage_;
+  VecRef<Scalar, M> w_in_, w_out_;
+  Vec<Scalar, M> w_in_storage_, w_out_storage_;
+  matrix s_h_;
+  Mat<Scalar, M> s_h_storage_;
+  const matrix no_runs_{};  // SR-GNN's edges carry no run inputs
+  // Gradient buffers.
+  Mat<Scalar, M> dh_storage_, dh_prev_storage_, ds_h_storage_;
+  // Layer caches.
+  std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
+  SoftAttentionReadoutCache<Scalar, M> readout_cache_;
+  ScoringCache<Scalar, M> scoring_cache_;
+};
+
+// ---- the registry's view of SR-GNN -------------------------------------------------------------
+
+inline ModelOptions srgnn_options(const SrgnnConfig& c) {
+  ModelOptions o;
+  o.set("num_items", c.num_items).set("num_ops", c.num_ops).set("max_length", c.max_length);
+  o.set("d", c.d).set("gnn_steps", c.gnn_steps).set("seed", c.seed);
+  return o;
+}
+
+struct SrgnnSpec {
+  template <class ExecSpace>
+  using model = SRGNN<ExecSpace, float>;
+  using config_type = SrgnnConfig;
+
+  static ModelOptions options_of(const SrgnnConfig& c) { return srgnn_options(c); }
+  static SrgnnConfig config_of(const ModelOptions& o) {
+    SrgnnConfig c;
+    c.num_items = o.get_int32("num_items", c.num_items);
+    c.num_ops = o.get_int32("num_ops", c.num_ops);
+    c.max_length = o.get_int32("max_length", c.max_length);
+    c.d = o.get_int32("d", c.d);
+    c.gnn_steps = o.get_int32("gnn_steps", c.gnn_steps);
+    c.seed = o.get_uint("seed", c.seed);
+    c.validate();
+    return c;
+  }
+
+  static ModelSpec spec() {
+    ModelSpec s;
+    s.info = ModelInfo{"sr-gnn", "graph neural network",
+                       "SR-GNN: gated GNN over the normalised session graph, soft-attention readout with the last "
+                       "item, dot-product scores (macro items only)",
+                       "Wu et al., Session-based Recommendation with Graph Neural Networks, AAAI 2019 (a baseline of "
+                       "the EMBSR paper, Table III)",
+                       true, ""};
+    const ModelOptions d = srgnn_options(SrgnnConfig{});
+    s.options = data_option_specs();
+    s.options.push_back({"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)});
+    s.options.push_back({"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)",
+                         {}, false, true, search_range(1, 2)});
+    s.options.push_back({"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}});
+    s.validate = [](const ModelOptions& o) { (void)config_of(o); };
+    s.layout = [](const ModelOptions& o) { return neural_state_layout(srgnn_parameter_layout(config_of(o))); };
+    s.count = [](const ModelOptions& o) { return neural_state_count(srgnn_parameter_layout(config_of(o))); };
+    s.memory_bytes = [](const ModelOptions& o, std::uint64_t batch, bool training) {
+      const SrgnnConfig c = config_of(o);
+      // d-vectors per micro-behavior: node states per step, the GGNN's caches (about 20 per step).
+      return neural_memory_bytes(srgnn_parameter_layout(c), c.num_items, c.d, c.max_length, 4 + 20 * c.gnn_steps,
+                                 batch, training);
+    };
+    return s;
+  }
+};
+
+template <class ExecSpace, class Scalar>
+struct model_spec_of<SRGNN<ExecSpace, Scalar>> {
+  using type = SrgnnSpec;
+};
+
+}  // namespace embsr
