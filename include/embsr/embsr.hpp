@@ -52,6 +52,8 @@
 #include <embsr/layers/repeat_mixture.hpp>
 #include <embsr/layers/linear.hpp>
 #include <embsr/layers/scoring.hpp>
+#include <embsr/layers/self_attention_block.hpp>
+#include <embsr/layers/sequence_gru.hpp>
 #include <embsr/layers/soft_attention_readout.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/layers/top_k.hpp>
@@ -61,7 +63,9 @@
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/embsr_activations.hpp>
 #include <embsr/model/embsr_spec.hpp>
+#include <embsr/model/gcsan.hpp>
 #include <embsr/model/knn_index.hpp>
+#include <embsr/model/mkmsr.hpp>
 #include <embsr/model/model_options.hpp>
 #include <embsr/model/neural_model.hpp>
 #include <embsr/model/parameter_layout.hpp>
@@ -70,6 +74,7 @@
 #include <embsr/model/registry.hpp>
 #include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
+#include <embsr/model/sgnnhn.hpp>
 #include <embsr/model/srgnn.hpp>
 #include <embsr/optim/adam.hpp>
 #include <embsr/optim/adam_options.hpp>

@@ -115,11 +115,19 @@ struct Weights {
 // SR-GNN's layer (docs/GRAPH_MODELS.md) node by node from a dense adjacency per session: A[u][v] = 1
 // for each distinct transition u -> v, A_in row-normalised by v's in-degree, A_out by u's
 // out-degree; no run inputs (W_in, W_out [d x d]).
+// With `counted` (MKM-SR's graph, docs/GRAPH_MODELS.md): A counts the transitions of the MICRO
+// sequence, self-loops included.
 std::vector<double> reference_srgnn(const embsr::HostBatch& hb, const std::vector<double>& h, std::size_t d,
-                                    const HostParams& p) {
+                                    const HostParams& p, bool counted = false) {
   const std::size_t C = hb.node_items.size(), E = hb.edge_src.size();
   std::vector<std::vector<int>> A(C, std::vector<int>(C, 0));
-  for (std::size_t e = 0; e < E; ++e) A[hb.edge_src[e]][hb.edge_dst[e]] = 1;
+  if (counted) {
+    for (std::size_t b = 0; b + 1 < hb.micro_offsets.size(); ++b)
+      for (auto j = hb.micro_offsets[b]; j + 1 < hb.micro_offsets[b + 1]; ++j)
+        A[hb.micro_alias[static_cast<std::size_t>(j)]][hb.micro_alias[static_cast<std::size_t>(j + 1)]] += 1;
+  } else {
+    for (std::size_t e = 0; e < E; ++e) A[hb.edge_src[e]][hb.edge_dst[e]] = 1;
+  }
   std::vector<double> indeg(C, 0), outdeg(C, 0);
   for (std::size_t u = 0; u < C; ++u)
     for (std::size_t v = 0; v < C; ++v) indeg[v] += A[u][v], outdeg[u] += A[u][v];
@@ -130,8 +138,8 @@ std::vector<double> reference_srgnn(const embsr::HostBatch& hb, const std::vecto
       for (std::size_t o = 0; o < d; ++o) {
         double m_in = p.b_in[o], m_out = p.b_out[o];
         for (std::size_t q = 0; q < d; ++q) m_in += p.W_in[o * d + q] * h[u * d + q], m_out += p.W_out[o * d + q] * h[u * d + q];
-        if (A[u][i]) a[o] += m_in / indeg[i];         // u -> i
-        if (A[i][u]) a[d + o] += m_out / outdeg[i];   // i -> u
+        if (A[u][i]) a[o] += A[u][i] * m_in / indeg[i];         // u -> i
+        if (A[i][u]) a[d + o] += A[i][u] * m_out / outdeg[i];   // i -> u
       }
     std::vector<double> gi(3 * d), gh(3 * d);
     for (std::size_t g = 0; g < 3 * d; ++g) {
@@ -298,7 +306,7 @@ TEMPLATE_LIST_TEST_CASE("ggnn: a batch of single-item sessions (no edges) and tw
   }
 }
 
-TEMPLATE_LIST_TEST_CASE("ggnn: SR-GNN's normalised edge weights without run inputs, against a dense adjacency",
+TEMPLATE_LIST_TEST_CASE("ggnn: SR-GNN's normalised and MKM-SR's counted edge weights without run inputs, against a dense adjacency",
                         "[layers][ggnn][srgnn]", embsr::test::ExecutionSpaces) {
   using Exec = TestType;
   using M = typename Exec::memory_space;
@@ -310,9 +318,19 @@ TEMPLATE_LIST_TEST_CASE("ggnn: SR-GNN's normalised edge weights without run inpu
   const std::size_t C = hb.node_items.size(), E = hb.edge_src.size();
 
   Mat<M> h("h", C, d), h_hat("h_hat", C, d), R("R", C, d), dh("dh", C, d), no_runs;
-  Vec<M> w_in("w_in", E), w_out("w_out", E);
-  embsr::ggnn_normalised_edge_weights(Exec(), batch, w_in, w_out);
-  const embsr::GgnnEdgeWeights<double, M> weights{w_in, w_out};
+  Vec<M> w_in("w_in", E), w_out("w_out", E), self_in("self_in", C), self_out("self_out", C);
+  bool counted = false;
+  embsr::GgnnEdgeWeights<double, M> weights;
+  SECTION("SR-GNN: distinct transitions of the macro sequence") {
+    embsr::ggnn_normalised_edge_weights(Exec(), batch, w_in, w_out);
+    weights = embsr::GgnnEdgeWeights<double, M>{w_in, w_out, {}, {}};
+  }
+  SECTION("MKM-SR: counted transitions of the micro sequence, self-loops included") {
+    counted = true;
+    embsr::ggnn_counted_edge_weights(Exec(), batch, w_in, w_out, self_in, self_out);
+    weights = embsr::GgnnEdgeWeights<double, M>{w_in, w_out, self_in, self_out};
+    CHECK(embsr::test::to_vector(self_in) != std::vector<double>(C, 0.0));  // the sessions have runs
+  }
   Weights<M> w(d, d), gw(d, d);
   std::uint64_t seed = 20;
   for (auto* v : {&w.W_in, &w.W_out, &w.W_ih, &w.W_hh}) embsr::test::fill_random(*v, ++seed, 0.5);
@@ -327,7 +345,7 @@ TEMPLATE_LIST_TEST_CASE("ggnn: SR-GNN's normalised edge weights without run inpu
     return embsr::test::dot(h_hat, R);
   };
   loss();
-  const auto ref = reference_srgnn(hb, embsr::test::to_vector(h), d, w.host());
+  const auto ref = reference_srgnn(hb, embsr::test::to_vector(h), d, w.host(), counted);
   const auto got = embsr::test::to_vector(h_hat);
   REQUIRE(got.size() == ref.size());
   for (std::size_t i = 0; i < ref.size(); ++i) CHECK(got[i] == Approx(ref[i]).epsilon(1e-12).margin(1e-14));
@@ -339,7 +357,7 @@ TEMPLATE_LIST_TEST_CASE("ggnn: SR-GNN's normalised edge weights without run inpu
   // Weights [d x d] with a batch's run states, or weights of the wrong length: errors, not guesses.
   Vec<M> short_weights("short", E - 1);
   CHECK_THROWS_AS(embsr::ggnn_forward(Exec(), batch, h, no_runs, p, h_hat, cache,
-                                      embsr::GgnnEdgeWeights<double, M>{short_weights, w_out}),
+                                      embsr::GgnnEdgeWeights<double, M>{short_weights, w_out, {}, {}}),
                   embsr::InvalidArgument);
   Weights<M> odd(d, d + 1);
   CHECK_THROWS_AS(embsr::ggnn_forward(Exec(), batch, h, no_runs, odd.params(), h_hat, cache), embsr::InvalidArgument);

@@ -36,9 +36,20 @@ void set_values(const V& v, const std::vector<double>& values) {
 std::size_t at(int i, int cols, int j) { return static_cast<std::size_t>(i * cols + j); }
 
 // Host reference of MODEL.md 5: scores[b][v] = w_k m_b.E_v / (max(|m_b|, eps) max(|E_v|, eps));
-// with `dot_kind` (ScoreKind::Dot, SR-GNN eq. 8) m_b.E_v.
-std::vector<double> reference_scores(const std::vector<double>& m, const std::vector<double>& E, int B, int V, int d,
-                                     double w_k, bool dot_kind = false) {
+// with ScoreKind::Dot (SR-GNN eq. 8) m_b.E_v; with ScoreKind::CenteredCosine (SGNN-HN) the cosine
+// of the rows minus their means.
+std::vector<double> reference_scores(const std::vector<double>& m_in, const std::vector<double>& E_in, int B, int V, int d,
+                                     double w_k, embsr::ScoreKind kind = embsr::ScoreKind::Cosine) {
+  auto centred = [&](std::vector<double> a, int rows) {
+    if (kind != embsr::ScoreKind::CenteredCosine) return a;
+    for (int r = 0; r < rows; ++r) {
+      double mu = 0;
+      for (int j = 0; j < d; ++j) mu += a[at(r, d, j)] / d;
+      for (int j = 0; j < d; ++j) a[at(r, d, j)] -= mu;
+    }
+    return a;
+  };
+  const auto m = centred(m_in, B), E = centred(E_in, V);
   auto norm = [&](const std::vector<double>& a, int r) {
     double s = 0;
     for (int j = 0; j < d; ++j) s += a[at(r, d, j)] * a[at(r, d, j)];
@@ -49,7 +60,7 @@ std::vector<double> reference_scores(const std::vector<double>& m, const std::ve
     for (int v = 0; v < V; ++v) {
       double dot = 0;
       for (int j = 0; j < d; ++j) dot += m[at(b, d, j)] * E[at(v, d, j)];
-      s[at(b, V, v)] = dot_kind ? dot : w_k * dot / (norm(m, b) * norm(E, v));
+      s[at(b, V, v)] = kind == embsr::ScoreKind::Dot ? dot : w_k * dot / (norm(m, b) * norm(E, v));
     }
   return s;
 }
@@ -68,7 +79,7 @@ double reference_loss(const std::vector<double>& s, const std::vector<std::int32
 
 // ------------------------------------------------------------------------------------ scoring
 
-TEMPLATE_LIST_TEST_CASE("scoring: normalised and dot-product scores, loss, and central-difference gradients of m and E",
+TEMPLATE_LIST_TEST_CASE("scoring: normalised, centred and dot-product scores, loss, and central-difference gradients of m and E",
                         "[layers][scoring]", embsr::test::ExecutionSpaces) {
   using Exec = TestType;
   using M = typename Exec::memory_space;
@@ -80,17 +91,14 @@ TEMPLATE_LIST_TEST_CASE("scoring: normalised and dot-product scores, loss, and c
   embsr::test::fill_random(E, 62, 0.3);
   auto targets = embsr::test::to_ids<M>(t);
   embsr::ScoringCache<double, M> cache;
-  bool dot = false;
   SECTION("cosine (EMBSR eq. 19)") {}
-  SECTION("dot product (SR-GNN eq. 8): w_k ignored") {
-    dot = true;
-    cache.kind = embsr::ScoreKind::Dot;
-  }
+  SECTION("centred cosine (SGNN-HN)") { cache.kind = embsr::ScoreKind::CenteredCosine; }
+  SECTION("dot product (SR-GNN eq. 8): w_k ignored") { cache.kind = embsr::ScoreKind::Dot; }
 
   // Scores only (no targets): loss 0.
   const double none = embsr::scoring_forward(Exec(), m, E, Ids<M>(), w_k, cache);
   CHECK(none == 0.0);
-  const auto ref = reference_scores(embsr::test::to_vector(m), embsr::test::to_vector(E), B, V, d, w_k, dot);
+  const auto ref = reference_scores(embsr::test::to_vector(m), embsr::test::to_vector(E), B, V, d, w_k, cache.kind);
   {
     REQUIRE(cache.scores.extent(0) == static_cast<std::size_t>(B));
     REQUIRE(cache.scores.extent(1) == static_cast<std::size_t>(V));

@@ -24,7 +24,8 @@
 // entry per DISTINCT transition u -> v, divided by v's distinct in-degree (A_in) or u's distinct
 // out-degree (A_out). On the multigraph an edge of multiplicity m(u, v) carries
 // w_in = 1 / (m(u, v) indeg(v)) and w_out = 1 / (m(u, v) outdeg(u)), so its m copies sum to A's
-// entry exactly.
+// entry exactly. MKM-SR's counted graph of the micro sequence (ggnn_counted_edge_weights) also has
+// self-loops, which the batch's multigraph has no edges for: per-node self weights (GgnnEdgeWeights).
 
 #include <cstddef>
 #include <string>
@@ -50,10 +51,15 @@ struct GgnnParams {
 };
 
 // Per-edge weights of the messages (SR-GNN's normalised adjacency); empty Views: every weight 1.
+// self_in / self_out (MKM-SR's self-loops, which the batch's graph has no edges for): node i also
+// receives self_in(i) (W_in h_i + b_in) in its in-half and self_out(i) (W_out h_i + b_out) in its
+// out-half; empty: none. Self-loops need a layer without run inputs.
 template <class Scalar, class MemorySpace>
 struct GgnnEdgeWeights {
-  Kokkos::View<const Scalar*, MemorySpace> in;   // [E] weight of edge e's message to its destination
-  Kokkos::View<const Scalar*, MemorySpace> out;  // [E] weight of edge e's message to its source
+  Kokkos::View<const Scalar*, MemorySpace> in;        // [E] weight of edge e's message to its destination
+  Kokkos::View<const Scalar*, MemorySpace> out;       // [E] weight of edge e's message to its source
+  Kokkos::View<const Scalar*, MemorySpace> self_in;   // [C] weight of node i's own message, in-half
+  Kokkos::View<const Scalar*, MemorySpace> self_out;  // [C] weight of node i's own message, out-half
 };
 
 template <class Scalar, class MemorySpace>
@@ -99,12 +105,37 @@ KOKKOS_INLINE_FUNCTION typename WV::non_const_value_type ggnn_weight_sum(const O
   return sum;
 }
 
-// The edge weights, checked: each View empty or one entry per edge of the batch.
+// The edge weights, checked: each View empty or one entry per edge (per node for the self-loops)
+// of the batch.
 template <class Scalar, class MemorySpace, class Batch_>
-void require_ggnn_weights(const std::string& who, const GgnnEdgeWeights<Scalar, MemorySpace>& w, const Batch_& batch) {
-  const std::size_t E = batch.edge_src.extent(0);
+void require_ggnn_weights(const std::string& who, const GgnnEdgeWeights<Scalar, MemorySpace>& w, const Batch_& batch,
+                          bool with_runs) {
+  const std::size_t E = batch.edge_src.extent(0), C = batch.node_items.extent(0);
   if (w.in.extent(0) != 0) require_length(who, "edge weights in", w.in, E);
   if (w.out.extent(0) != 0) require_length(who, "edge weights out", w.out, E);
+  if (w.self_in.extent(0) != 0) require_length(who, "self-loop weights in", w.self_in, C);
+  if (w.self_out.extent(0) != 0) require_length(who, "self-loop weights out", w.self_out, C);
+  require(!with_runs || (w.self_in.extent(0) == 0 && w.self_out.extent(0) == 0), who,
+          "self-loop weights need a layer without run inputs (W_in [d x d])");
+}
+
+// s_c, the self-loops of node c in the micro sequence: over its session's macro positions k with
+// alias(k) = c, the run length minus one.
+template <class IV>
+KOKKOS_INLINE_FUNCTION int ggnn_self_loops(const IV& node_session, const IV& macro_offsets, const IV& macro_alias,
+                                           const IV& run_begin, const IV& run_end, const int c) {
+  const int b = node_session(c);
+  int loops = 0;
+  for (int k = macro_offsets(b); k < macro_offsets(b + 1); ++k)
+    if (macro_alias(k) == c) loops += run_end(k) - run_begin(k) - 1;
+  return loops;
+}
+
+// A node's self-loop weight, 0 without self-loops.
+template <class WV>
+KOKKOS_INLINE_FUNCTION typename WV::non_const_value_type ggnn_self_weight(const WV& w, const int i) {
+  using S = typename WV::non_const_value_type;
+  return w.extent(0) == 0 ? S(0) : w(i);
 }
 
 }  // namespace detail
@@ -148,6 +179,47 @@ void ggnn_normalised_edge_weights(const ExecSpace& exec, const Batch<MemorySpace
       });
 }
 
+// MKM-SR's adjacency (docs/GRAPH_MODELS.md, "MKM-SR"): the graph of the MICRO sequence with
+// counts, self-loops included. A run of r micro-behaviors on one item adds r - 1 self-loops to its
+// node (s_c in all, over the node's macro positions), and every macro edge u -> v counts once (a
+// transition repeated in the session counts as often as it occurs). With indeg(v) = the in-edges
+// of v + s_v and outdeg(u) = the out-edges of u + s_u:
+//   w_in(e) = 1 / indeg(dst(e)),  w_out(e) = 1 / outdeg(src(e)),
+//   self_in(c) = s_c / indeg(c),  self_out(c) = s_c / outdeg(c)       (0 where the degree is 0)
+// w_in, w_out [E], self_in, self_out [C].
+template <class ExecSpace, class MemorySpace, class WV>
+void ggnn_counted_edge_weights(const ExecSpace& exec, const Batch<MemorySpace>& batch, const WV& w_in, const WV& w_out,
+                               const WV& self_in, const WV& self_out) {
+  assert_accessible<ExecSpace, typename Batch<MemorySpace>::array_type, WV>();
+  using S = typename WV::non_const_value_type;
+  const std::size_t E = batch.edge_src.extent(0), C = batch.node_items.extent(0);
+  require_length("ggnn_counted_edge_weights", "w_in", w_in, E);
+  require_length("ggnn_counted_edge_weights", "w_out", w_out, E);
+  require_length("ggnn_counted_edge_weights", "self_in", self_in, C);
+  require_length("ggnn_counted_edge_weights", "self_out", self_out, C);
+  const auto src = batch.edge_src, dst = batch.edge_dst;
+  const auto in_off = batch.node_in_offsets, out_off = batch.node_out_offsets;
+  const auto node_session = batch.node_session, macro_offsets = batch.macro_offsets, macro_alias = batch.macro_alias;
+  const auto run_begin = batch.run_begin, run_end = batch.run_end;
+  Kokkos::parallel_for(
+      "embsr::ggnn::counted_self_weights", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(C)),
+      KOKKOS_LAMBDA(const int c) {
+        const int loops = detail::ggnn_self_loops(node_session, macro_offsets, macro_alias, run_begin, run_end, c);
+        const int indeg = in_off(c + 1) - in_off(c) + loops, outdeg = out_off(c + 1) - out_off(c) + loops;
+        self_in(c) = indeg > 0 ? S(loops) / S(indeg) : S(0);
+        self_out(c) = outdeg > 0 ? S(loops) / S(outdeg) : S(0);
+      });
+  Kokkos::parallel_for(
+      "embsr::ggnn::counted_edge_weights", Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<int>(E)),
+      KOKKOS_LAMBDA(const int e) {
+        const int u = src(e), v = dst(e);
+        w_in(e) = S(1) / S(in_off(v + 1) - in_off(v) +
+                           detail::ggnn_self_loops(node_session, macro_offsets, macro_alias, run_begin, run_end, v));
+        w_out(e) = S(1) / S(out_off(u + 1) - out_off(u) +
+                            detail::ggnn_self_loops(node_session, macro_offsets, macro_alias, run_begin, run_end, u));
+      });
+}
+
 // h [C x d] node states h^l, hrun [N x d] operation-run states h~ (ignored, and may be empty,
 // without run inputs)  ->  h_hat [C x d] (must not alias h). `weights`: see GgnnEdgeWeights.
 template <class ExecSpace, class Scalar, class MemorySpace, class HV, class RV, class OV>
@@ -160,7 +232,7 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
   const std::size_t C = h.extent(0), d = h.extent(1);
   const std::size_t din = detail::require_ggnn_params(who, p, d);
   const bool with_runs = din == 2 * d;
-  detail::require_ggnn_weights(who, weights, batch);
+  detail::require_ggnn_weights(who, weights, batch, with_runs);
   require_length(who, "the batch's node_in_offsets (one more than the rows of h)", batch.node_in_offsets, C + 1);
   if (with_runs) require_shape(who, "hrun", hrun, batch.run_begin.extent(0), d);
   require_shape(who, "h_hat", h_hat, C, d);
@@ -181,14 +253,15 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
   const auto out_off = batch.node_out_offsets, out_edges = batch.node_out_edges;
   const auto src = batch.edge_src, dst = batch.edge_dst, src_macro = batch.edge_src_macro,
              dst_macro = batch.edge_dst_macro;
-  const auto w_in = weights.in, w_out = weights.out;
+  const auto w_in = weights.in, w_out = weights.out, self_in = weights.self_in, self_out = weights.self_out;
   const bool weighted_in = w_in.extent(0) != 0, weighted_out = w_out.extent(0) != 0;
-  // Weighted sums of the edge inputs, per node, in CSR order.
+  // Weighted sums of the edge inputs, per node, in CSR order (the self-loop first; only without
+  // run inputs, so x_i = h_i).
   parallel_for_2d(exec, "embsr::ggnn::sum_inputs", nc, DIN,
       KOKKOS_LAMBDA(const int i, const int c) {
         const bool node_part = c < D;
         const int cc = node_part ? c : c - D;
-        S acc_in = 0, acc_out = 0;
+        S acc_in = detail::ggnn_self_weight(self_in, i) * h(i, cc), acc_out = detail::ggnn_self_weight(self_out, i) * h(i, cc);
         for (int q = in_off(i); q < in_off(i + 1); ++q) {
           const int e = in_edges(q);
           const S x = node_part ? h(src(e), cc) : hrun(src_macro(e), cc);
@@ -207,8 +280,11 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
   const auto b_in = p.b_in, b_out = p.b_out;
   parallel_for_2d(exec, "embsr::ggnn::a", nc, 2 * D,
       KOKKOS_LAMBDA(const int i, const int c) {
-        if (c < D) a(i, c) = m_in(i, c) + detail::ggnn_weight_sum(in_off, in_edges, w_in, i) * b_in(c);
-        else a(i, c) = m_out(i, c - D) + detail::ggnn_weight_sum(out_off, out_edges, w_out, i) * b_out(c - D);
+        if (c < D)
+          a(i, c) = m_in(i, c) + (detail::ggnn_weight_sum(in_off, in_edges, w_in, i) + detail::ggnn_self_weight(self_in, i)) * b_in(c);
+        else
+          a(i, c) = m_out(i, c - D) +
+                    (detail::ggnn_weight_sum(out_off, out_edges, w_out, i) + detail::ggnn_self_weight(self_out, i)) * b_out(c - D);
       });
   linear_forward(exec, a, p.cell.W_ih, p.cell.b_ih, gates);  // gi, overwritten by the gates below
   linear_forward(exec, h, p.cell.W_hh, p.cell.b_hh, gh);
@@ -229,13 +305,15 @@ void ggnn_forward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const 
 //   dn~ = dn (1 - n^2),  dr~ = dn~ gh_n r (1 - r),  dz~ = dz z (1 - z)
 //   dgi = [dr~, dz~, dn~],  dgh = [dr~, dz~, dn~ r]
 //   dh += dgh W_hh, dW_hh += dgh^T h, db_hh += sum dgh;  da = dgi W_ih, dW_ih += dgi^T a, db_ih += sum dgi
-//   da = [da_in ; da_out]:  dW_in += da_in^T s_in,  db_in += sum_i (sum of i's in-weights) da_in(i),
+//   da = [da_in ; da_out]:  dW_in += da_in^T s_in,  db_in += sum_i (sum of i's in-weights) da_in(i)
+//   (its self-loop weight included),
 //   ds_in = da_in W_in (same for out), and every in-edge e of node i passes w_in(e) ds_in(i) to its
 //   inputs: dh[edge_src[e]] += w_in(e) ds_in(i)[0:d], dhrun[edge_src_macro[e]] += w_in(e) ds_in(i)[d:2d];
 //   out-edges likewise to dh[edge_dst[e]], dhrun[edge_dst_macro[e]] with w_out(e). dh gathers per
 //   node over its CSR lists; dhrun in two passes over the edges (a macro position is the source of
-//   at most one edge and the destination of at most one), so no atomics. dh / dhrun may be empty
-//   Views (skipped; dhrun is never written without run inputs).
+//   at most one edge and the destination of at most one), so no atomics. A self-loop passes
+//   self_in(i) ds_in(i) + self_out(i) ds_out(i) to dh(i). dh / dhrun may be empty Views (skipped;
+//   dhrun is never written without run inputs).
 // Adds into dh, dhrun and g.
 template <class ExecSpace, class Scalar, class MemorySpace, class HV, class RV, class DOV, class DHV, class DRV>
 void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const HV& h, const RV& hrun,
@@ -249,7 +327,7 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
   const std::size_t C = h.extent(0), d = h.extent(1);
   const std::size_t din = detail::require_ggnn_params(who, p, d);
   const bool with_runs = din == 2 * d;
-  detail::require_ggnn_weights(who, weights, batch);
+  detail::require_ggnn_weights(who, weights, batch, with_runs);
   require(static_cast<int>(C) == cache.num_nodes && static_cast<int>(d) == cache.dim &&
               static_cast<int>(din) == cache.input_dim && (!with_runs || hrun.extent(0) == batch.run_begin.extent(0)),
           who, "h / hrun / dh_hat do not match the forward's cache");
@@ -294,16 +372,18 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
   gemm(exec, Trans::No, Trans::No, S(1), da_out, p.W_out, S(0), d_s_out);
   const auto in_off = batch.node_in_offsets, in_edges = batch.node_in_edges;
   const auto out_off = batch.node_out_offsets, out_edges = batch.node_out_edges;
-  const auto w_in = weights.in, w_out = weights.out;
+  const auto w_in = weights.in, w_out = weights.out, self_in = weights.self_in, self_out = weights.self_out;
   const bool weighted_in = w_in.extent(0) != 0, weighted_out = w_out.extent(0) != 0;
   const auto gb_in = g.b_in, gb_out = g.b_out;
   Kokkos::parallel_for(
       "embsr::ggnn::d_b_msg", Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * D), KOKKOS_LAMBDA(const int c) {
         S acc = 0;
         if (c < D)
-          for (int i = 0; i < nc; ++i) acc += detail::ggnn_weight_sum(in_off, in_edges, w_in, i) * d_a(i, c);
+          for (int i = 0; i < nc; ++i)
+            acc += (detail::ggnn_weight_sum(in_off, in_edges, w_in, i) + detail::ggnn_self_weight(self_in, i)) * d_a(i, c);
         else
-          for (int i = 0; i < nc; ++i) acc += detail::ggnn_weight_sum(out_off, out_edges, w_out, i) * d_a(i, c);
+          for (int i = 0; i < nc; ++i)
+            acc += (detail::ggnn_weight_sum(out_off, out_edges, w_out, i) + detail::ggnn_self_weight(self_out, i)) * d_a(i, c);
         if (c < D) gb_in(c) += acc;
         else gb_out(c - D) += acc;
       });
@@ -315,7 +395,7 @@ void ggnn_backward(const ExecSpace& exec, const Batch<MemorySpace>& batch, const
     // out-messages.
     parallel_for_2d(exec, "embsr::ggnn::d_h_edges", nc, D,
         KOKKOS_LAMBDA(const int j, const int c) {
-          S acc = 0;
+          S acc = detail::ggnn_self_weight(self_in, j) * d_s_in(j, c) + detail::ggnn_self_weight(self_out, j) * d_s_out(j, c);
           for (int q = out_off(j); q < out_off(j + 1); ++q) {
             const int e = out_edges(q);
             acc += weighted_in ? w_in(e) * d_s_in(dst(e), c) : d_s_in(dst(e), c);

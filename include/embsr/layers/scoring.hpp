@@ -76,10 +76,12 @@ MatRef<S, M> scoring_ensure_exact(Mat<S, M>& storage, std::size_t n, std::size_t
   return MatRef<S, M>(storage.data(), n, m);
 }
 
-// Xn[r] = X[r] / c_r with c_r = max(|X[r]|, kNormEps); norms[r] = c_r. One team per row.
+// Xn[r] = X[r] / c_r with c_r = max(|X[r]|, kNormEps); norms[r] = c_r. With `centre` (SGNN-HN's
+// scores, ScoreKind::CenteredCosine) the row is first centred: X[r] - mean_j X[r][j] takes X[r]'s
+// place in both. One team per row.
 template <class ExecSpace, class XV, class S, class M>
 void scoring_normalise_rows(const ExecSpace& exec, const XV& X, const MatRef<S, M>& Xn, const VecRef<S, M>& norms,
-                    const std::string& label) {
+                            const std::string& label, const bool centre = false) {
   const int n = static_cast<int>(X.extent(0)), d = static_cast<int>(X.extent(1));
   if (n == 0) return;
   const S eps = static_cast<S>(kNormEps);
@@ -87,13 +89,18 @@ void scoring_normalise_rows(const ExecSpace& exec, const XV& X, const MatRef<S, 
     // Host: a row per iteration with plain loops over its d entries (a one-thread team per row
     // cost more in scheduling than the row's arithmetic at V = 75k).
     Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, n), KOKKOS_LAMBDA(const int r) {
+      S mu = 0;
+      if (centre) {
+        for (int j = 0; j < d; ++j) mu += static_cast<S>(X(r, j));
+        mu /= S(d);
+      }
       S ss = 0;
       for (int j = 0; j < d; ++j) {
-        const S v = static_cast<S>(X(r, j));
+        const S v = static_cast<S>(X(r, j)) - mu;
         ss += v * v;
       }
       const S c = math::max(math::sqrt(ss), eps);
-      for (int j = 0; j < d; ++j) Xn(r, j) = static_cast<S>(X(r, j)) / c;
+      for (int j = 0; j < d; ++j) Xn(r, j) = (static_cast<S>(X(r, j)) - mu) / c;
       norms(r) = c;
     });
     return;
@@ -103,16 +110,22 @@ void scoring_normalise_rows(const ExecSpace& exec, const XV& X, const MatRef<S, 
   Kokkos::parallel_for(
       label, Policy(exec, n, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
         const int r = team.league_rank();
+        S mu = 0;
+        if (centre)
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, d), [&](const int j, S& acc) { acc += static_cast<S>(X(r, j)); }, mu);
+        mu /= S(d);
         S ss = 0;
         Kokkos::parallel_reduce(
             Kokkos::TeamThreadRange(team, d),
             [&](const int j, S& acc) {
-              const S v = static_cast<S>(X(r, j));
+              const S v = static_cast<S>(X(r, j)) - mu;
               acc += v * v;
             },
             ss);
         const S c = math::max(math::sqrt(ss), eps);
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, d), [&](const int j) { Xn(r, j) = static_cast<S>(X(r, j)) / c; });
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, d),
+                             [&](const int j) { Xn(r, j) = (static_cast<S>(X(r, j)) - mu) / c; });
         Kokkos::single(Kokkos::PerTeam(team), [&]() { norms(r) = c; });
       });
 }
@@ -121,10 +134,12 @@ void scoring_normalise_rows(const ExecSpace& exec, const XV& X, const MatRef<S, 
 //   c_r = |X[r]| > eps:  dXn = (I - n n^T) dX / c_r with n = Xn[r], so (symmetric Jacobian)
 //                        dX[r] += (G[r] - n (n . G[r])) / c_r
 //   clamped (c_r = eps): Xn = X / eps, dX[r] += G[r] / eps.
+// With `centre`, X[r] above is the centred row y = X[r] - mean(X[r]) and dL/dX[r] = dL/dy - mean(dL/dy)
+// (the centring's Jacobian I - 11^T/d is symmetric).
 // n is recomputed from X and c_r (the caller may have overwritten its copy of Xn). One team per row.
 template <class ExecSpace, class XV, class S, class M, class GV, class DXV>
 void scoring_normalise_rows_backward(const ExecSpace& exec, const XV& X, const VecRef<S, M>& norms, const GV& G, const DXV& dX,
-                             const std::string& label) {
+                                     const std::string& label, const bool centre = false) {
   const int n = static_cast<int>(X.extent(0)), d = static_cast<int>(X.extent(1));
   if (n == 0) return;
   const S eps = static_cast<S>(kNormEps);
@@ -133,11 +148,21 @@ void scoring_normalise_rows_backward(const ExecSpace& exec, const XV& X, const V
       const S c = norms(r);
       const bool clamped = !(c > eps);
       const S inv_c = S(1) / c;
+      S mu = 0;
+      if (centre) {
+        for (int j = 0; j < d; ++j) mu += static_cast<S>(X(r, j));
+        mu /= S(d);
+      }
       S ng = 0;
       if (!clamped)
-        for (int j = 0; j < d; ++j) ng += static_cast<S>(X(r, j)) * inv_c * G(r, j);
+        for (int j = 0; j < d; ++j) ng += (static_cast<S>(X(r, j)) - mu) * inv_c * G(r, j);
       const S nscale = clamped ? S(0) : inv_c;
-      for (int j = 0; j < d; ++j) dX(r, j) += (G(r, j) - static_cast<S>(X(r, j)) * nscale * ng) * inv_c;
+      S mean_dy = 0;
+      if (centre) {
+        for (int j = 0; j < d; ++j) mean_dy += (G(r, j) - (static_cast<S>(X(r, j)) - mu) * nscale * ng) * inv_c;
+        mean_dy /= S(d);
+      }
+      for (int j = 0; j < d; ++j) dX(r, j) += (G(r, j) - (static_cast<S>(X(r, j)) - mu) * nscale * ng) * inv_c - mean_dy;
     });
     return;
   }
@@ -148,15 +173,25 @@ void scoring_normalise_rows_backward(const ExecSpace& exec, const XV& X, const V
         const int r = team.league_rank();
         const S c = norms(r);
         const bool clamped = !(c > eps);
+        S mu = 0;
+        if (centre)
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, d), [&](const int j, S& acc) { acc += static_cast<S>(X(r, j)); }, mu);
+        mu /= S(d);
         S ng = 0;
         if (!clamped)
           Kokkos::parallel_reduce(
               Kokkos::TeamThreadRange(team, d),
-              [&](const int j, S& acc) { acc += static_cast<S>(X(r, j)) / c * G(r, j); }, ng);
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, d), [&](const int j) {
-          const S nj = clamped ? S(0) : static_cast<S>(X(r, j)) / c;
-          dX(r, j) += (G(r, j) - nj * ng) / c;
-        });
+              [&](const int j, S& acc) { acc += (static_cast<S>(X(r, j)) - mu) / c * G(r, j); }, ng);
+        auto dy = [&](const int j) {
+          const S nj = clamped ? S(0) : (static_cast<S>(X(r, j)) - mu) / c;
+          return (G(r, j) - nj * ng) / c;
+        };
+        S mean_dy = 0;
+        if (centre)
+          Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, d), [&](const int j, S& acc) { acc += dy(j); }, mean_dy);
+        mean_dy /= S(d);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, d), [&](const int j) { dX(r, j) += dy(j) - mean_dy; });
       });
 }
 
@@ -182,9 +217,12 @@ double mean_in_row_order(const ExecSpace& exec, const LV& row_loss, const char* 
 // Normalised scores, softmax cross-entropy
 // ---------------------------------------------------------------------------------------------
 
-// What a score is. Cosine: w_k (m / |m|) . (E_v / |E_v|) (EMBSR eq. 19, SGNN-HN). Dot: m . E_v
-// (SR-GNN eq. 8, GC-SAN, MKM-SR; w_k is ignored, and no normalised table is kept).
-enum class ScoreKind { Cosine, Dot };
+// What a score is. Cosine: w_k (m / |m|) . (E_v / |E_v|) (EMBSR eq. 19). CenteredCosine: the same
+// on centred rows, w_k nrm(m) . nrm(E_v) with nrm(x) = (x - mean(x)) / |x - mean(x)| (SGNN-HN, as
+// its authors' code computes it, docs/GRAPH_MODELS.md). Dot: m . E_v (SR-GNN eq. 8, GC-SAN,
+// MKM-SR; w_k is ignored, and no normalised table is kept). In every kind a norm is clamped below
+// at kNormEps.
+enum class ScoreKind { Cosine, CenteredCosine, Dot };
 
 template <class Scalar, class MemorySpace>
 struct ScoringCache {
@@ -244,6 +282,7 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
   if (cache.kind == ScoreKind::Dot) {
     gemm(exec, Trans::No, Trans::Yes, S(1), m, E, S(0), cache.scores);
   } else {
+    const bool centre = cache.kind == ScoreKind::CenteredCosine;
     const void* old_items_hat = cache.items_hat_storage.data();
     cache.items_hat = detail::scoring_ensure_exact(cache.items_hat_storage, V, d, "embsr::scoring::items_hat");
     if (cache.items_hat_storage.data() != old_items_hat || cache.items_hat_of != static_cast<const void*>(E.data()))
@@ -254,11 +293,11 @@ double scoring_forward(const ExecSpace& exec, const MV& m, const EV& E, const TV
     cache.dm_hat = ensure(cache.dm_hat_storage, B, d, "embsr::scoring::dm_hat");
 
     if (!(reuse_items_hat && cache.items_hat_current)) {
-      detail::scoring_normalise_rows(exec, E, cache.items_hat, cache.item_norms, "embsr::scoring::normalise_items");
+      detail::scoring_normalise_rows(exec, E, cache.items_hat, cache.item_norms, "embsr::scoring::normalise_items", centre);
       cache.items_hat_current = true;
       cache.items_hat_of = E.data();
     }
-    detail::scoring_normalise_rows(exec, m, cache.m_hat, cache.m_norms, "embsr::scoring::normalise_m");
+    detail::scoring_normalise_rows(exec, m, cache.m_hat, cache.m_norms, "embsr::scoring::normalise_m", centre);
     gemm(exec, Trans::No, Trans::Yes, static_cast<S>(w_k), cache.m_hat, cache.items_hat, S(0), cache.scores);
   }
   if (bonus.values.extent(0) != 0) {
@@ -342,14 +381,15 @@ void scoring_backward_from_dscores(const ExecSpace& exec, const MV& m, const EV&
     return;
   }
   const S wk = static_cast<S>(w_k);
+  const bool centre = cache.kind == ScoreKind::CenteredCosine;
   if (want_dm) {
     gemm(exec, Trans::No, Trans::No, wk, cache.scores, cache.items_hat, S(0), cache.dm_hat);
-    detail::scoring_normalise_rows_backward(exec, m, cache.m_norms, cache.dm_hat, dm, "embsr::scoring::dm");
+    detail::scoring_normalise_rows_backward(exec, m, cache.m_norms, cache.dm_hat, dm, "embsr::scoring::dm", centre);
   }
   if (want_dE) {
     cache.items_hat_current = false;  // about to hold dL/d(items_hat)
     gemm(exec, Trans::Yes, Trans::No, wk, cache.scores, cache.m_hat, S(0), cache.items_hat);
-    detail::scoring_normalise_rows_backward(exec, E, cache.item_norms, cache.items_hat, dE, "embsr::scoring::dE");
+    detail::scoring_normalise_rows_backward(exec, E, cache.item_norms, cache.items_hat, dE, "embsr::scoring::dE", centre);
   }
 }
 

@@ -11,6 +11,10 @@
 //   embsr-ng  EMBSR-NG: no GNN and no operation GRU; the attention reads the item embeddings
 //   embsr-nf  EMBSR-NF: the fusion gate replaced by a linear layer on [z ; x_t]
 //   embsr-r   EMBSR-R: EMBSR with the repeat path of docs/REPEAT.md (ours, issue 14)
+//   sgnn-dyadic    SGNN-Dyadic (Sec. V-E, Fig. 5): the star GNN over macro items without the operation
+//                  GRU, with the dyadic operation encoding of the attention
+//   sgnn-abs-self  SGNN-Abs-Self (Sec. V-E, Fig. 5): the same with absolute operation embeddings in a
+//                  standard self-attention instead of the dyadic encoding
 
 #include <cstdint>
 #include <string>
@@ -197,6 +201,25 @@ struct Repeat {
   static void apply(Config& c) {
     c.use_repeat = true;
     c.repeat_mixture = true;
+  }
+};
+
+// The paper's Section V variants that are EMBSR with parts switched off.
+struct SgnnDyadic {
+  static constexpr const char* name = "sgnn-dyadic";
+  static constexpr const char* description =
+      "SGNN-Dyadic (Sec. V-E, Fig. 5): EMBSR without the operation GRU (the star GNN sees macro items only), with "
+      "the dyadic operation encoding";
+  static void apply(Config& c) { c.use_run_gru = false; }
+};
+struct SgnnAbsSelf {
+  static constexpr const char* name = "sgnn-abs-self";
+  static constexpr const char* description =
+      "SGNN-Abs-Self (Sec. V-E, Fig. 5): EMBSR without the operation GRU and with absolute operation embeddings "
+      "in a standard self-attention instead of the dyadic encoding";
+  static void apply(Config& c) {
+    c.use_run_gru = false;
+    c.use_relations = false;
   }
 };
 

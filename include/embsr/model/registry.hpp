@@ -15,10 +15,13 @@
 #include <embsr/core/error.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/embsr_spec.hpp>
+#include <embsr/model/gcsan.hpp>
+#include <embsr/model/mkmsr.hpp>
 #include <embsr/model/model_options.hpp>
 #include <embsr/model/popularity.hpp>
 #include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
+#include <embsr/model/sgnnhn.hpp>
 #include <embsr/model/srgnn.hpp>
 
 namespace embsr {
@@ -34,12 +37,17 @@ using RegisteredModels = ModelList<PopularitySpec<false>,                      /
                                    EmbsrSpec<embsr_presets::NoGnn>,            // embsr-ng
                                    EmbsrSpec<embsr_presets::NoFusionGate>,     // embsr-nf
                                    EmbsrSpec<embsr_presets::Repeat>,           // embsr-r
+                                   EmbsrSpec<embsr_presets::SgnnDyadic>,       // sgnn-dyadic
+                                   EmbsrSpec<embsr_presets::SgnnAbsSelf>,      // sgnn-abs-self
                                    KnnSpec<KnnKind::Sknn>,                     // sknn
                                    KnnSpec<KnnKind::VSknn>,                    // v-sknn
                                    KnnSpec<KnnKind::Stan>,                     // stan
                                    KnnSpec<KnnKind::Vstan>,                    // vstan
                                    KnnSpec<KnnKind::VstanOps>,                 // vstan-ops
-                                   SrgnnSpec>;                                 // sr-gnn
+                                   SrgnnSpec,                                  // sr-gnn
+                                   SgnnhnSpec,                                 // sgnn-hn
+                                   GcsanSpec,                                  // gc-san
+                                   MkmsrSpec>;                                 // mkm-sr
 
 namespace detail {
 

@@ -10,7 +10,8 @@
 //             (A_in by distinct in-degree, A_out by distinct out-degree: eq. 1 and the authors' code)
 //   h_{s+1} = GGNN(h_s) for s < gnn_steps, ONE set of weights for every step (eq. 1-5; the
 //             authors' code loops one GNN module `step` times)                  ggnn (no run inputs)
-//   s_h[B]  = W3 [v_n ; sum_i alpha_i v_i] + b3 over the macro positions      soft_attention_readout (eq. 6-7)
+//   v[N]    = h_S[macro_alias]: one row per macro position                   embedding (gather)
+//   s_h[B]  = W3 [v_n ; sum_i alpha_i v_i] + b3 over each session's rows     soft_attention_readout (eq. 6-7)
 //   scores  = s_h . item_embedding[v] for every item v; loss = mean CE        scoring, ScoreKind::Dot (eq. 8-9)
 // The paper's L2 penalty is the optimiser's weight decay (embsr-train --weight-decay). SR-GNN has
 // no dropout. Parameters start U(-1/sqrt(d), 1/sqrt(d)) (the authors' reset_parameters).
@@ -70,15 +71,22 @@ void visit_srgnn_gnn(std::uint64_t d, Visit&& visit) {
   visit("ggnn.b_ih", std::uint64_t(1), 3 * d);
   visit("ggnn.b_hh", std::uint64_t(1), 3 * d);
 }
+// The readout's parameters (layers/soft_attention_readout.hpp) at input width D and output width
+// d_out (SR-GNN, SGNN-HN: D = d_out = d; MKM-SR: D = 2d, d_out = d); with_context adds W_s, b_s
+// between b2 and q, the context having width D (SGNN-HN's star: d).
 template <class Visit>
-void visit_soft_attention_readout(std::uint64_t d, Visit&& visit) {
-  visit("readout.W1", d, d);
-  visit("readout.b1", std::uint64_t(1), d);
-  visit("readout.W2", d, d);
-  visit("readout.b2", std::uint64_t(1), d);
-  visit("readout.q", std::uint64_t(1), d);
-  visit("readout.W3", d, 2 * d);
-  visit("readout.b3", std::uint64_t(1), d);
+void visit_soft_attention_readout(std::uint64_t D, std::uint64_t d_out, bool with_context, Visit&& visit) {
+  visit("readout.W1", D, D);
+  visit("readout.b1", std::uint64_t(1), D);
+  visit("readout.W2", D, D);
+  visit("readout.b2", std::uint64_t(1), D);
+  if (with_context) {
+    visit("readout.W_s", D, D);
+    visit("readout.b_s", std::uint64_t(1), D);
+  }
+  visit("readout.q", std::uint64_t(1), D);
+  visit("readout.W3", d_out, 2 * D);
+  visit("readout.b3", std::uint64_t(1), d_out);
 }
 
 template <class Scalar, class M, class Core>
@@ -88,12 +96,19 @@ GgnnParams<Scalar, M> srgnn_ggnn_params(const Core& core, bool grad) {
   return GgnnParams<Scalar, M>{mat("ggnn.W_in"), mat("ggnn.W_out"), vec("ggnn.b_in"), vec("ggnn.b_out"),
                                GruParams<Scalar, M>{mat("ggnn.W_ih"), mat("ggnn.W_hh"), vec("ggnn.b_ih"), vec("ggnn.b_hh")}};
 }
+// The parameters (grad: their gradients) of visit_soft_attention_readout; W_s, b_s stay empty
+// without the context term.
 template <class Scalar, class M, class Core>
-SoftAttentionReadoutParams<Scalar, M> soft_attention_readout_params(const Core& core, bool grad) {
+SoftAttentionReadoutParams<Scalar, M> soft_attention_readout_params(const Core& core, bool grad, bool with_context = false) {
   auto mat = [&](const char* n) { return core.mat(core.id(n), grad); };
   auto vec = [&](const char* n) { return core.vec(core.id(n), grad); };
-  return SoftAttentionReadoutParams<Scalar, M>{mat("readout.W1"), vec("readout.b1"), mat("readout.W2"), vec("readout.b2"),
-                                               vec("readout.q"),  mat("readout.W3"), vec("readout.b3")};
+  SoftAttentionReadoutParams<Scalar, M> p{mat("readout.W1"), vec("readout.b1"), mat("readout.W2"), vec("readout.b2"),
+                                          vec("readout.q"),  mat("readout.W3"), vec("readout.b3"), {},  {}};
+  if (with_context) {
+    p.W_s = mat("readout.W_s");
+    p.b_s = vec("readout.b_s");
+  }
+  return p;
 }
 
 }  // namespace detail
@@ -104,7 +119,7 @@ inline std::vector<ParameterEntry> srgnn_parameter_layout(const SrgnnConfig& c) 
   return detail::layout_from([&](auto&& visit) {
     visit("item_embedding", static_cast<std::uint64_t>(c.num_items), d);
     detail::visit_srgnn_gnn(d, visit);
-    detail::visit_soft_attention_readout(d, visit);
+    detail::visit_soft_attention_readout(d, d, /*with_context=*/false, visit);
   });
 }
 
@@ -170,22 +185,25 @@ class SRGNN {
 
  private:
   GgnnParams<Scalar, M> ggnn(bool grad) const { return detail::srgnn_ggnn_params<Scalar, M>(core_, grad); }
+  // SR-GNN's readout has no context term: W_s, b_s stay empty.
   SoftAttentionReadoutParams<Scalar, M> readout(bool grad) const {
     return detail::soft_attention_readout_params<Scalar, M>(core_, grad);
   }
-  GgnnEdgeWeights<Scalar, M> edge_weights() const { return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_}; }
+  GgnnEdgeWeights<Scalar, M> edge_weights() const { return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_, {}, {}}; }
 
   double run_forward(const batch_type& batch, bool with_loss) {
     validate(batch);
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
-               B = static_cast<std::size_t>(batch.sizes.num_sessions), d = static_cast<std::size_t>(config_.d);
+               B = static_cast<std::size_t>(batch.sizes.num_sessions), N = static_cast<std::size_t>(batch.sizes.num_macro),
+               d = static_cast<std::size_t>(config_.d);
     const auto S = static_cast<std::size_t>(config_.gnn_steps);
     h_.resize(S + 1);
     h_storage_.resize(S + 1);
     for (std::size_t s = 0; s <= S; ++s) h_[s] = ensure(h_storage_[s], C, d, "embsr::srgnn::h");
     w_in_ = ensure(w_in_storage_, E, "embsr::srgnn::w_in");
     w_out_ = ensure(w_out_storage_, E, "embsr::srgnn::w_out");
+    v_ = ensure(v_storage_, N, d, "embsr::srgnn::v");
     s_h_ = ensure(s_h_storage_, B, d, "embsr::srgnn::s_h");
 
     const auto items = core_.mat(item_, false);
@@ -193,7 +211,8 @@ class SRGNN {
     ggnn_normalised_edge_weights(exec, batch, w_in_, w_out_);
     for (std::size_t s = 0; s < S; ++s)
       ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
-    soft_attention_readout_forward(exec, batch, h_[S], readout(false), s_h_, readout_cache_);
+    embedding_forward(exec, h_[S], batch.macro_alias, v_);  // v_i = h_S[alias(i)], once per macro position
+    soft_attention_readout_forward(exec, batch.macro_offsets, v_, readout(false), matrix(), s_h_, readout_cache_);
     const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
     const double loss_value = scoring_forward(exec, s_h_, items, targets, 1.0, scoring_cache_, core_.frozen());
     if (with_loss) core_.require_finite_loss(loss_value);
@@ -204,17 +223,21 @@ class SRGNN {
   void run_backward(const batch_type& batch) {
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), B = static_cast<std::size_t>(batch.sizes.num_sessions),
-               d = static_cast<std::size_t>(config_.d);
+               N = static_cast<std::size_t>(batch.sizes.num_macro), d = static_cast<std::size_t>(config_.d);
     const auto S = static_cast<std::size_t>(config_.gnn_steps);
     const auto dh = ensure(dh_storage_, C, d, "embsr::srgnn::dh");
     const auto dh_prev = ensure(dh_prev_storage_, C, d, "embsr::srgnn::dh_prev");
     const auto ds_h = ensure(ds_h_storage_, B, d, "embsr::srgnn::ds_h");
+    const auto dv = ensure(dv_storage_, N, d, "embsr::srgnn::dv");
     Kokkos::deep_copy(exec, dh, Scalar(0));
     Kokkos::deep_copy(exec, ds_h, Scalar(0));
+    Kokkos::deep_copy(exec, dv, Scalar(0));
     const auto items = core_.mat(item_, false);
     scoring_backward(exec, s_h_, items, Kokkos::View<const int*, M>(batch.targets), 1.0, scoring_cache_, ds_h,
                      core_.mat(item_, true));
-    soft_attention_readout_backward(exec, batch, h_[S], readout(false), readout_cache_, ds_h, dh, readout(true));
+    soft_attention_readout_backward(exec, batch.macro_offsets, v_, readout(false), matrix(), readout_cache_, ds_h, dv,
+                                    matrix(), readout(true));
+    embedding_backward(exec, batch.macro_alias, dv, dh);  // dh[alias(i)] += dv_i
     for (std::size_t s = S; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
       Kokkos::deep_copy(exec, dh_prev, Scalar(0));
       ggnn_backward(exec, batch, h_[s], no_runs_, ggnn(false), ggnn_cache_[s], dh, dh_prev, matrix(), ggnn(true),
@@ -232,11 +255,11 @@ class SRGNN {
   std::vector<Mat<Scalar, M>> h_storage_;
   VecRef<Scalar, M> w_in_, w_out_;
   Vec<Scalar, M> w_in_storage_, w_out_storage_;
-  matrix s_h_;
-  Mat<Scalar, M> s_h_storage_;
+  matrix v_, s_h_;
+  Mat<Scalar, M> v_storage_, s_h_storage_;
   const matrix no_runs_{};  // SR-GNN's edges carry no run inputs
   // Gradient buffers.
-  Mat<Scalar, M> dh_storage_, dh_prev_storage_, ds_h_storage_;
+  Mat<Scalar, M> dh_storage_, dh_prev_storage_, ds_h_storage_, dv_storage_;
   // Layer caches.
   std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
   SoftAttentionReadoutCache<Scalar, M> readout_cache_;

@@ -1,0 +1,310 @@
+#pragma once
+// MKM-SR (Meng et al., "Incorporating User Micro-behaviors and Item Knowledge into Multi-task
+// Learning for Session-based Recommendation", SIGIR 2020) WITHOUT its knowledge-graph task, as a
+// composition of the library's layers; the contract is docs/GRAPH_MODELS.md, "MKM-SR".
+//
+// The knowledge task (TransH over item relations) is left out: our logs carry no item relations
+// (the EMBSR paper evaluates the same variant, Sec. V-A2; the authors' released code computes no
+// knowledge loss either). MKM-SR reads the micro-behaviors (item, operation) of a session.
+// Data flow for a ragged batch (B sessions, T micro-behaviors, C nodes):
+//   h0[C]   = item_embedding[node_items]                                       embedding
+//   w       = the graph of the MICRO sequence with counts and self-loops, normalised by degree
+//             (the authors' get_slice)                                        ggnn_counted_edge_weights
+//   h_{s+1} = GGNN(h_s), s < gnn_steps, ONE set of weights (SR-GNN's layer)    ggnn (with self-loops)
+//   eo[T]   = op_embedding[micro_ops];  o'[T] = GRU over each session's operations, every state kept
+//                                                                              embedding, sequence_gru
+//   m[T]    = [h_S[micro_alias] ; o']                                          (2d per micro-behavior)
+//   s[B]    = W3 [m_t ; sum_j alpha_j m_j] + b3, alpha_j = q . sigmoid(W1 m_t + b1 + W2 m_j + b2)
+//                                                                              soft_attention_readout (D = 2d)
+//   scores  = s . item_embedding[v]; loss = mean CE                            scoring, ScoreKind::Dot
+// No dropout (not part of the contract). Parameters start U(-1/sqrt(d), 1/sqrt(d)).
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <Kokkos_Core.hpp>
+
+#include <embsr/batch/batch.hpp>
+#include <embsr/batch/batch_validator.hpp>
+#include <embsr/core/error.hpp>
+#include <embsr/core/parallel.hpp>
+#include <embsr/core/tensor.hpp>
+#include <embsr/layers/embedding.hpp>
+#include <embsr/layers/ggnn.hpp>
+#include <embsr/layers/gru.hpp>
+#include <embsr/layers/scoring.hpp>
+#include <embsr/layers/sequence_gru.hpp>
+#include <embsr/layers/soft_attention_readout.hpp>
+#include <embsr/model/model_options.hpp>
+#include <embsr/model/neural_model.hpp>
+#include <embsr/model/parameter_layout.hpp>
+#include <embsr/model/srgnn.hpp>
+
+namespace embsr {
+
+struct MkmsrConfig {
+  int num_items = 0, num_ops = 0, max_length = 50;  // from the data
+  int d = 100;
+  int gnn_steps = 1;  // GGNN steps, shared weights (as SR-GNN)
+  std::uint64_t seed = 1;
+
+  void validate() const {
+    auto fail = [](const std::string& what) { throw InvalidArgument("MKM-SR: " + what); };
+    if (num_items < 1) fail("num_items must be >= 1, got " + std::to_string(num_items));
+    if (num_ops < 1) fail("num_ops must be >= 1, got " + std::to_string(num_ops));
+    if (max_length < 1) fail("max_length must be >= 1, got " + std::to_string(max_length));
+    if (d < 1 || d > (1 << 16)) fail("d must be in [1, 65536], got " + std::to_string(d));
+    if (gnn_steps < 1 || gnn_steps > 16) fail("gnn_steps must be in [1, 16], got " + std::to_string(gnn_steps));
+  }
+};
+
+// item_embedding, op_embedding [O x d], ggnn.*, op_gru.*, readout.* at width 2d: docs/GRAPH_MODELS.md.
+inline std::vector<ParameterEntry> mkmsr_parameter_layout(const MkmsrConfig& c) {
+  const auto d = static_cast<std::uint64_t>(c.d);
+  return detail::layout_from([&](auto&& visit) {
+    visit("item_embedding", static_cast<std::uint64_t>(c.num_items), d);
+    visit("op_embedding", static_cast<std::uint64_t>(c.num_ops), d);
+    detail::visit_srgnn_gnn(d, visit);
+    visit("op_gru.W_ih", 3 * d, d);
+    visit("op_gru.W_hh", 3 * d, d);
+    visit("op_gru.b_ih", std::uint64_t(1), 3 * d);
+    visit("op_gru.b_hh", std::uint64_t(1), 3 * d);
+    detail::visit_soft_attention_readout(2 * d, d, /*with_context=*/false, visit);
+  });
+}
+
+template <class ExecSpace, class Scalar = float>
+class MKMSR {
+ public:
+  using execution_space = ExecSpace;
+  using memory_space = typename ExecSpace::memory_space;
+  using scalar_type = Scalar;
+  using config_type = MkmsrConfig;
+  static constexpr bool learns_by_gradients = true;
+  using M = memory_space;
+  using batch_type = Batch<M>;
+  using matrix = MatRef<Scalar, M>;
+
+  explicit MKMSR(const MkmsrConfig& config, ExecSpace exec = ExecSpace())
+      : config_((config.validate(), config)), core_("MKM-SR", mkmsr_parameter_layout(config_), exec) {
+    core_.initialize(config_.seed, InitKind::Uniform, 1.0 / std::sqrt(static_cast<double>(config_.d)));
+    scoring_cache_.kind = ScoreKind::Dot;
+    ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
+    item_ = core_.id("item_embedding");
+    op_ = core_.id("op_embedding");
+  }
+
+  const MkmsrConfig& config() const { return config_; }
+  const ExecSpace& execution_space_instance() const { return core_.exec(); }
+  Parameters<Scalar, M>& parameters() { return core_.parameters(); }
+  const Parameters<Scalar, M>& parameters() const { return core_.parameters(); }
+  void set_seed(std::uint64_t seed) { config_.seed = seed; }  // no dropout
+  void freeze() { core_.freeze(); }
+  void unfreeze() { core_.unfreeze(); }
+  void check_parameters_finite() const { core_.check_parameters_finite(); }
+
+  void validate(const batch_type& batch) const {
+    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false);
+    limits.allow_empty = false;
+    validate_batch(core_.exec(), batch, limits, "MKM-SR");
+  }
+
+  matrix scores(const batch_type& batch) {
+    run_forward(batch, false);
+    return scoring_cache_.scores;
+  }
+  void top_k(const batch_type& batch, int k, Kokkos::View<int**, Kokkos::LayoutRight, M>& ids,
+             Kokkos::View<Scalar**, Kokkos::LayoutRight, M>& values) {
+    run_forward(batch, false);
+    core_.top_k(scoring_cache_.scores, k, ids, values);
+  }
+  double loss(const batch_type& batch) { return run_forward(batch, true); }
+
+  double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
+    (void)step, (void)training;
+    core_.require_not_frozen();
+    core_.check_parameters_finite();
+    const double loss_value = run_forward(batch, true);
+    core_.parameters().zero_grads();
+    run_backward(batch);
+    core_.exec().fence();
+    return loss_value;
+  }
+
+ private:
+  GgnnParams<Scalar, M> ggnn(bool grad) const { return detail::srgnn_ggnn_params<Scalar, M>(core_, grad); }
+  GruParams<Scalar, M> op_gru(bool grad) const {
+    auto mat = [&](const char* n) { return core_.mat(core_.id(n), grad); };
+    auto vec = [&](const char* n) { return core_.vec(core_.id(n), grad); };
+    return GruParams<Scalar, M>{mat("op_gru.W_ih"), mat("op_gru.W_hh"), vec("op_gru.b_ih"), vec("op_gru.b_hh")};
+  }
+  SoftAttentionReadoutParams<Scalar, M> readout(bool grad) const {
+    return detail::soft_attention_readout_params<Scalar, M>(core_, grad);
+  }
+  GgnnEdgeWeights<Scalar, M> edge_weights() const {
+    return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_, self_in_, self_out_};
+  }
+
+  double run_forward(const batch_type& batch, bool with_loss) {
+    validate(batch);
+    const auto& exec = core_.exec();
+    const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
+               B = static_cast<std::size_t>(batch.sizes.num_sessions), T = static_cast<std::size_t>(batch.sizes.num_micro),
+               d = static_cast<std::size_t>(config_.d);
+    const auto S = static_cast<std::size_t>(config_.gnn_steps);
+    h_.resize(S + 1), h_storage_.resize(S + 1);
+    for (std::size_t s = 0; s <= S; ++s) h_[s] = ensure(h_storage_[s], C, d, "embsr::mkmsr::h");
+    w_in_ = ensure(w_in_storage_, E, "embsr::mkmsr::w_in");
+    w_out_ = ensure(w_out_storage_, E, "embsr::mkmsr::w_out");
+    self_in_ = ensure(self_in_storage_, C, "embsr::mkmsr::self_in");
+    self_out_ = ensure(self_out_storage_, C, "embsr::mkmsr::self_out");
+    eo_ = ensure(eo_storage_, T, d, "embsr::mkmsr::eo");
+    ops_ = ensure(ops_storage_, T, d, "embsr::mkmsr::op_states");
+    m_ = ensure(m_storage_, T, 2 * d, "embsr::mkmsr::m");
+    s_ = ensure(s_storage_, B, d, "embsr::mkmsr::s");
+
+    const auto items = core_.mat(item_, false);
+    embedding_forward(exec, items, batch.node_items, h_[0]);
+    ggnn_counted_edge_weights(exec, batch, w_in_, w_out_, self_in_, self_out_);
+    for (std::size_t s = 0; s < S; ++s)
+      ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
+    embedding_forward(exec, core_.mat(op_, false), batch.micro_ops, eo_);
+    sequence_gru_forward(exec, batch.micro_offsets, eo_, op_gru(false), ops_, gru_cache_);
+    // m_j = [h_S[micro_alias[j]] ; o'_j]
+    const auto m = m_, hS = h_[S], ops = ops_;
+    const auto alias = batch.micro_alias;
+    const int D = static_cast<int>(d);
+    parallel_for_2d(exec, "embsr::mkmsr::concat", static_cast<int>(T), 2 * D, KOKKOS_LAMBDA(const int j, const int c) {
+      m(j, c) = c < D ? hS(alias(j), c) : ops(j, c - D);
+    });
+    soft_attention_readout_forward(exec, batch.micro_offsets, m_, readout(false), matrix(), s_, readout_cache_);
+    const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
+    const double loss_value = scoring_forward(exec, s_, items, targets, 1.0, scoring_cache_, core_.frozen());
+    if (with_loss) core_.require_finite_loss(loss_value);
+    return loss_value;
+  }
+
+  // run_forward's layer calls in reverse; every backward adds into its gradients.
+  void run_backward(const batch_type& batch) {
+    const auto& exec = core_.exec();
+    const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), B = static_cast<std::size_t>(batch.sizes.num_sessions),
+               T = static_cast<std::size_t>(batch.sizes.num_micro), d = static_cast<std::size_t>(config_.d);
+    const auto S = static_cast<std::size_t>(config_.gnn_steps);
+    auto zeroed = [&](Mat<Scalar, M>& storage, std::size_t rows, std::size_t cols, const char* label) {
+      const auto v = ensure(storage, rows, cols, label);
+      Kokkos::deep_copy(exec, v, Scalar(0));
+      return v;
+    };
+    const auto ds = zeroed(ds_storage_, B, d, "embsr::mkmsr::ds");
+    const auto dm = zeroed(dm_storage_, T, 2 * d, "embsr::mkmsr::dm");
+    const auto dh_items = zeroed(dh_items_storage_, T, d, "embsr::mkmsr::dh_items");
+    const auto dops = zeroed(dops_storage_, T, d, "embsr::mkmsr::dops");
+    const auto deo = zeroed(deo_storage_, T, d, "embsr::mkmsr::deo");
+    const auto dh = zeroed(dh_storage_, C, d, "embsr::mkmsr::dh");
+    const auto dh_prev = zeroed(dh_prev_storage_, C, d, "embsr::mkmsr::dh_prev");
+    const auto items = core_.mat(item_, false);
+
+    scoring_backward(exec, s_, items, Kokkos::View<const int*, M>(batch.targets), 1.0, scoring_cache_, ds,
+                     core_.mat(item_, true));
+    soft_attention_readout_backward(exec, batch.micro_offsets, m_, readout(false), matrix(), readout_cache_, ds, dm,
+                                    matrix(), readout(true));
+    const int D = static_cast<int>(d);
+    parallel_for_2d(exec, "embsr::mkmsr::split", static_cast<int>(T), D, KOKKOS_LAMBDA(const int j, const int c) {
+      dh_items(j, c) = dm(j, c);
+      dops(j, c) = dm(j, D + c);
+    });
+    sequence_gru_backward(exec, batch.micro_offsets, eo_, op_gru(false), gru_cache_, dops, deo, op_gru(true));
+    embedding_backward(exec, batch.micro_ops, deo, core_.mat(op_, true));
+    embedding_backward(exec, batch.micro_alias, dh_items, dh);
+    for (std::size_t s = S; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
+      Kokkos::deep_copy(exec, dh_prev, Scalar(0));
+      ggnn_backward(exec, batch, h_[s], no_runs_, ggnn(false), ggnn_cache_[s], dh, dh_prev, matrix(), ggnn(true),
+                    edge_weights());
+      Kokkos::deep_copy(exec, dh, dh_prev);
+    }
+    embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
+  }
+
+  MkmsrConfig config_;
+  NeuralModelCore<ExecSpace, Scalar> core_;
+  std::size_t item_ = 0, op_ = 0;
+  // Activations of the last forward.
+  std::vector<matrix> h_;
+  std::vector<Mat<Scalar, M>> h_storage_;
+  VecRef<Scalar, M> w_in_, w_out_, self_in_, self_out_;
+  Vec<Scalar, M> w_in_storage_, w_out_storage_, self_in_storage_, self_out_storage_;
+  matrix eo_, ops_, m_, s_;
+  Mat<Scalar, M> eo_storage_, ops_storage_, m_storage_, s_storage_;
+  const matrix no_runs_{};
+  // Gradient buffers.
+  Mat<Scalar, M> ds_storage_, dm_storage_, dh_items_storage_, dops_storage_, deo_storage_, dh_storage_, dh_prev_storage_;
+  // Layer caches.
+  std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
+  SequenceGruCache<Scalar, M> gru_cache_;
+  SoftAttentionReadoutCache<Scalar, M> readout_cache_;
+  ScoringCache<Scalar, M> scoring_cache_;
+};
+
+// ---- the registry's view of MKM-SR -------------------------------------------------------------
+
+inline ModelOptions mkmsr_options(const MkmsrConfig& c) {
+  ModelOptions o;
+  o.set("num_items", c.num_items).set("num_ops", c.num_ops).set("max_length", c.max_length);
+  o.set("d", c.d).set("gnn_steps", c.gnn_steps).set("seed", c.seed);
+  return o;
+}
+
+struct MkmsrSpec {
+  template <class ExecSpace>
+  using model = MKMSR<ExecSpace, float>;
+  using config_type = MkmsrConfig;
+
+  static ModelOptions options_of(const MkmsrConfig& c) { return mkmsr_options(c); }
+  static MkmsrConfig config_of(const ModelOptions& o) {
+    MkmsrConfig c;
+    c.num_items = o.get_int32("num_items", c.num_items);
+    c.num_ops = o.get_int32("num_ops", c.num_ops);
+    c.max_length = o.get_int32("max_length", c.max_length);
+    c.d = o.get_int32("d", c.d);
+    c.gnn_steps = o.get_int32("gnn_steps", c.gnn_steps);
+    c.seed = o.get_uint("seed", c.seed);
+    c.validate();
+    return c;
+  }
+
+  static ModelSpec spec() {
+    ModelSpec s;
+    s.info = ModelInfo{"mkm-sr", "graph neural network + operation GRU",
+                       "MKM-SR without its knowledge task: SR-GNN's gated GNN over the micro-behaviors' item graph, a "
+                       "GRU over their operations, soft attention over [item ; operation] states, dot-product scores",
+                       "Meng et al., Incorporating User Micro-behaviors and Item Knowledge into Multi-task Learning for "
+                       "Session-based Recommendation, SIGIR 2020 (a baseline of the EMBSR paper, Table III)",
+                       true, ""};
+    const ModelOptions d = mkmsr_options(MkmsrConfig{});
+    s.options = data_option_specs();
+    s.options.push_back({"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)});
+    s.options.push_back({"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)",
+                         {}, false, true, search_range(1, 2)});
+    s.options.push_back({"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}});
+    s.validate = [](const ModelOptions& o) { (void)config_of(o); };
+    s.layout = [](const ModelOptions& o) { return neural_state_layout(mkmsr_parameter_layout(config_of(o))); };
+    s.count = [](const ModelOptions& o) { return neural_state_count(mkmsr_parameter_layout(config_of(o))); };
+    s.memory_bytes = [](const ModelOptions& o, std::uint64_t batch, bool training) {
+      const MkmsrConfig c = config_of(o);
+      // d-vectors per micro-behavior: node states and the GGNN's caches (~20 per step), the
+      // operation GRU (~8), the [item ; operation] rows and the readout at width 2d (~12).
+      return neural_memory_bytes(mkmsr_parameter_layout(c), c.num_items, c.d, c.max_length, 24 + 20 * c.gnn_steps,
+                                 batch, training);
+    };
+    return s;
+  }
+};
+
+template <class ExecSpace, class Scalar>
+struct model_spec_of<MKMSR<ExecSpace, Scalar>> {
+  using type = MkmsrSpec;
+};
+
+}  // namespace embsr
