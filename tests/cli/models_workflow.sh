@@ -14,14 +14,14 @@ files=("$data/jd_appliances/HUP_Data/JD_Applicances_sample" "$data/jd_appliances
 common=(--format jd "${files[@]}" --min-support 5 --max-length 40 --no-progress)
 
 "$bin/embsr-train" --list-models > "$work/models.txt"
-for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn; do
+for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sgnn-dyadic sgnn-abs-self sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr; do
   grep -qE "^$name +(gradients|counting) " "$work/models.txt" || fail "--list-models does not list $name"
 done
 
 session='{"session": [{"item": "1169504", "operation": "SearchList2Product"}, {"item": "3170510", "operation": "Cart"}]}'
-for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn; do
+for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr; do
   extra=()
-  [[ "$model" == embsr-ns || "$model" == embsr-r || "$model" == sr-gnn ]] && extra=(--d 8 --epochs 1 --batch 256)
+  case "$model" in embsr-ns|embsr-r|sr-gnn|sgnn-hn|gc-san|mkm-sr) extra=(--d 8 --epochs 1 --batch 256) ;; esac
   "$bin/embsr-train" "${common[@]}" --model "$model" "${extra[@]}" --output "$work/$model" > "$work/$model.log"
   for f in best.ckpt last.ckpt metrics.json; do test -s "$work/$model/$f" || fail "$model: missing $f"; done
   grep -q "\"model\": \"$model\"" "$work/$model/metrics.json" || fail "$model: metrics.json does not name the model"

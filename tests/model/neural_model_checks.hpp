@@ -5,6 +5,8 @@
 //   - a session's scores do not depend on the rest of its batch;
 //   - every enabled backend computes the same function (float, against the host);
 //   - a frozen model scores as before and refuses to train;
+//   - a checkpoint written through the registry loads into a model with the same name, options
+//     and scores, bit for bit (after a training step, so that the parameters are not the seed's);
 //   - the model memorises 64 real JD sessions (the training loss falls below a fraction of its
 //     start within a few hundred Adam steps).
 // A model's test file calls them with its class template and a tiny config.
@@ -18,6 +20,8 @@
 #include <embsr/batch/batch_builder.hpp>
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/preprocess.hpp>
+#include <embsr/io/checkpoint.hpp>
+#include <embsr/model/registry.hpp>
 #include <embsr/optim/adam.hpp>
 
 #include "data_paths.hpp"
@@ -113,6 +117,31 @@ void check_freeze(Model& model, const ExampleSet& set) {
   CHECK_THROWS_AS(model.loss_and_backward(batch, 0, true), InvalidArgument);
   model.unfreeze();
   CHECK(std::isfinite(model.loss_and_backward(batch, 0, true)));
+}
+
+// The registered model `name` with `options` (data sizes of `set`'s tiny examples), one Adam step
+// on `set`, a checkpoint file, and the model it restores: same name, options and scores.
+inline void check_checkpoint_round_trip(const std::string& name, ModelOptions options, const ExampleSet& set) {
+  using Exec = Kokkos::DefaultExecutionSpace;
+  options.set("num_items", 9).set("num_ops", 3).set("max_length", 8);
+  auto model = make_model<Exec>(name, options);
+  const auto batch = make_batch<Exec::memory_space>(set, all_ids(set));
+  model->loss_and_backward(batch, 0, true);
+  Adam<Exec, float> adam(model->parameters()->size(), AdamOptions{});
+  adam.step(Exec(), model->parameters()->values(), model->parameters()->grads());
+  typename SessionModel<Exec>::ids_view ids;
+  typename SessionModel<Exec>::values_view values;
+  model->top_k(batch, 9, ids, values);
+  const auto before = to_vector(values);
+  const std::string path = scratch_dir() + "/model.ckpt";
+  save_checkpoint(path, make_checkpoint<Exec>(*model, {}, {}, nullptr, {}));
+  const auto loaded = load_checkpoint(path);
+  CHECK(loaded.model == name);
+  const auto restored = make_model_from<Exec>(loaded);
+  CHECK(restored->name() == name);
+  CHECK(restored->options() == model->options());
+  restored->top_k(batch, 9, ids, values);
+  CHECK(to_vector(values) == before);
 }
 
 // The first 64 training sessions of the JD Appliances sample in the repository (support 5, L 40).

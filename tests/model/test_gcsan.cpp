@@ -90,4 +90,8 @@ TEST_CASE("gc-san: registered, with its options, and bad configurations say what
   CHECK_THROWS_WITH(embsr::make_model<Exec>("gc-san", with("dropout", "0.1")), Contains("does not take option 'dropout'"));
 }
 
+TEST_CASE("gc-san: a checkpoint restores the same model through the registry", "[model][gcsan][checkpoint]") {
+  embsr::test::check_checkpoint_round_trip("gc-san", embsr::ModelOptions{{"d", "4"}, {"num_blocks", "2"}}, embsr::test::tiny_examples());
+}
+
 }  // namespace test_gcsan

@@ -86,4 +86,8 @@ TEST_CASE("mkm-sr: registered, with its options, and bad configurations say what
   CHECK_THROWS_WITH(embsr::make_model<Exec>("mkm-sr", with("dropout", "0.1")), Contains("does not take option 'dropout'"));
 }
 
+TEST_CASE("mkm-sr: a checkpoint restores the same model through the registry", "[model][mkmsr][checkpoint]") {
+  embsr::test::check_checkpoint_round_trip("mkm-sr", embsr::ModelOptions{{"d", "4"}}, embsr::test::tiny_examples());
+}
+
 }  // namespace test_mkmsr

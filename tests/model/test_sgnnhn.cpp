@@ -90,4 +90,8 @@ TEST_CASE("sgnn-hn: registered, with its options, and bad configurations say wha
   CHECK_THROWS_WITH(embsr::make_model<Exec>("sgnn-hn", with("dropout", "0.1")), Contains("does not take option 'dropout'"));
 }
 
+TEST_CASE("sgnn-hn: a checkpoint restores the same model through the registry", "[model][sgnnhn][checkpoint]") {
+  embsr::test::check_checkpoint_round_trip("sgnn-hn", embsr::ModelOptions{{"d", "4"}, {"gnn_steps", "2"}}, embsr::test::tiny_examples());
+}
+
 }  // namespace test_sgnnhn

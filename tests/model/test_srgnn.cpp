@@ -121,4 +121,8 @@ TEST_CASE("sr-gnn: registered, with its options, and bad configurations say what
                     Contains("does not take option 'dropout'"));
 }
 
+TEST_CASE("sr-gnn: a checkpoint restores the same model through the registry", "[model][srgnn][checkpoint]") {
+  embsr::test::check_checkpoint_round_trip("sr-gnn", embsr::ModelOptions{{"d", "4"}, {"gnn_steps", "2"}}, embsr::test::tiny_examples());
+}
+
 }  // namespace test_srgnn
