@@ -93,7 +93,7 @@ refuse num_items=2147483647 "tokens, the config has|implies"
 refuse w_k=inf "w_k must be finite"
 refuse w_k=-1 "w_k must be finite"
 refuse value0=nan "non-finite value"
-refuse model=sr-gnn "model 'sr-gnn', which this build does not know"
+refuse model=no-such-model "model 'no-such-model', which this build does not know"
 refuse model=s-pop "model 's-pop' does not take option 'd'"   # an EMBSR under a counting model's name
 python3 "$here/craft_checkpoint.py" "$work/reference/last.ckpt" "$work/hostile-last.ckpt" gnn_steps=1000000
 "$here/expect_failure.sh" "hostile-last.ckpt: .*implies" bash -c 'ulimit -v 4000000; exec "$@"' _ \

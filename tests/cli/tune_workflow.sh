@@ -74,7 +74,7 @@ fi
 
 # Bad input: a message and a non-zero exit, before any data is read where possible.
 expect() { "$here/expect_failure.sh" "$@" > "$work/expect.log" 2>&1 || { cat "$work/expect.log"; fail "expected failure: $*"; }; }
-expect "unknown model 'sr-gnn'.*known: pop, s-pop, embsr" "$bin/embsr-tune" "${common[@]}" --model sr-gnn
+expect "unknown model 'no-such-model'.*known: pop, s-pop, embsr" "$bin/embsr-tune" "${common[@]}" --model no-such-model
 expect "trials must be >= 1" "$bin/embsr-tune" "${common[@]}" --trials 0
 expect "metric 'h7'.*e.g. h20\+m20" "$bin/embsr-tune" "${common[@]}" --metric h7
 expect "metric 'recall'" "$bin/embsr-tune" "${common[@]}" --metric recall

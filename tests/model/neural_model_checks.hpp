@@ -31,6 +31,13 @@
 
 namespace embsr::test {
 
+// The execution spaces of the double-precision whole-model checks (finite differences, batch
+// invariance, freezing): the default space only (OpenMP on a CPU, the device in a CUDA build). That
+// every other space computes the same function is check_backends_agree's job, and every layer's
+// finite differences run on every space in its own test; instantiating each model once more in
+// double per space would only add compile time.
+using ModelExecutionSpaces = std::tuple<Kokkos::DefaultExecutionSpace>;
+
 // d(loss)/d(theta) for `coords_per_param` evenly spaced coordinates of every parameter (0: all)
 // against central differences of the training loss (same step: same dropout masks, if any).
 template <class Model>

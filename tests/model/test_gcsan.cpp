@@ -31,7 +31,7 @@ using FloatModel = embsr::GCSAN<Exec, float>;
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("gc-san: gradients match finite differences on every coordinate", "[model][gcsan][gradcheck]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   int steps = 2, blocks = 2;
   SECTION("two GGNN steps, two self-attention blocks") {}
   SECTION("one GGNN step, one block") { steps = 1, blocks = 1; }
@@ -40,7 +40,7 @@ TEMPLATE_LIST_TEST_CASE("gc-san: gradients match finite differences on every coo
 }
 
 TEMPLATE_LIST_TEST_CASE("gc-san: a session's scores do not depend on the rest of its batch", "[model][gcsan][invariance]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::GCSAN<TestType, double> model(tiny_gcsan());
   embsr::test::check_batch_invariance(model, embsr::test::tiny_examples());
 }
@@ -52,7 +52,7 @@ TEST_CASE("gc-san: every enabled backend computes the same function (float)", "[
 }
 
 TEMPLATE_LIST_TEST_CASE("gc-san: a frozen model scores as before and refuses training", "[model][gcsan][freeze]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::GCSAN<TestType, double> model(tiny_gcsan());
   embsr::test::check_freeze(model, embsr::test::tiny_examples());
 }

@@ -29,7 +29,7 @@ using FloatModel = embsr::MKMSR<Exec, float>;
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("mkm-sr: gradients match finite differences on every coordinate", "[model][mkmsr][gradcheck]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   int steps = 2;
   SECTION("two GGNN steps with shared weights") {}
   SECTION("one GGNN step") { steps = 1; }
@@ -38,7 +38,7 @@ TEMPLATE_LIST_TEST_CASE("mkm-sr: gradients match finite differences on every coo
 }
 
 TEMPLATE_LIST_TEST_CASE("mkm-sr: a session's scores do not depend on the rest of its batch", "[model][mkmsr][invariance]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::MKMSR<TestType, double> model(tiny_mkmsr());
   embsr::test::check_batch_invariance(model, embsr::test::tiny_examples());
 }
@@ -50,7 +50,7 @@ TEST_CASE("mkm-sr: every enabled backend computes the same function (float)", "[
 }
 
 TEMPLATE_LIST_TEST_CASE("mkm-sr: a frozen model scores as before and refuses training", "[model][mkmsr][freeze]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::MKMSR<TestType, double> model(tiny_mkmsr());
   embsr::test::check_freeze(model, embsr::test::tiny_examples());
 }

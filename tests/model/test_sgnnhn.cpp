@@ -30,7 +30,7 @@ using FloatModel = embsr::SGNNHN<Exec, float>;
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("sgnn-hn: gradients match finite differences on every coordinate", "[model][sgnnhn][gradcheck]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   int steps = 2;
   SECTION("two SGNN layers with shared weights") {}
   SECTION("one SGNN layer") { steps = 1; }
@@ -39,7 +39,7 @@ TEMPLATE_LIST_TEST_CASE("sgnn-hn: gradients match finite differences on every co
 }
 
 TEMPLATE_LIST_TEST_CASE("sgnn-hn: a session's scores do not depend on the rest of its batch", "[model][sgnnhn][invariance]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::SGNNHN<TestType, double> model(tiny_sgnnhn());
   embsr::test::check_batch_invariance(model, embsr::test::tiny_examples());
 }
@@ -51,7 +51,7 @@ TEST_CASE("sgnn-hn: every enabled backend computes the same function (float)", "
 }
 
 TEMPLATE_LIST_TEST_CASE("sgnn-hn: a frozen model scores as before and refuses training", "[model][sgnnhn][freeze]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::SGNNHN<TestType, double> model(tiny_sgnnhn());
   embsr::test::check_freeze(model, embsr::test::tiny_examples());
 }

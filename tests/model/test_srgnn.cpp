@@ -35,7 +35,7 @@ using FloatModel = embsr::SRGNN<Exec, float>;
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("sr-gnn: gradients match finite differences on every coordinate", "[model][srgnn][gradcheck]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   int steps = 2;
   SECTION("two GGNN steps with shared weights") {}
   SECTION("one GGNN step") { steps = 1; }
@@ -44,7 +44,7 @@ TEMPLATE_LIST_TEST_CASE("sr-gnn: gradients match finite differences on every coo
 }
 
 TEMPLATE_LIST_TEST_CASE("sr-gnn: a session's scores do not depend on the rest of its batch", "[model][srgnn][invariance]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::SRGNN<TestType, double> model(tiny_srgnn());
   embsr::test::check_batch_invariance(model, tiny_examples());
 }
@@ -56,7 +56,7 @@ TEST_CASE("sr-gnn: every enabled backend computes the same function (float)", "[
 }
 
 TEMPLATE_LIST_TEST_CASE("sr-gnn: a frozen model scores as before and refuses training", "[model][srgnn][freeze]",
-                        embsr::test::ExecutionSpaces) {
+                        embsr::test::ModelExecutionSpaces) {
   embsr::SRGNN<TestType, double> model(tiny_srgnn());
   embsr::test::check_freeze(model, tiny_examples());
 }

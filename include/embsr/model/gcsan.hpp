@@ -77,61 +77,22 @@ inline std::vector<ParameterEntry> gcsan_parameter_layout(const GcsanConfig& c) 
 }
 
 template <class ExecSpace, class Scalar = float>
-class GCSAN {
+class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, GcsanConfig> {
+  using Base = NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, GcsanConfig>;
+  friend Base;
+  using Base::config_;
+  using Base::core_;
+
  public:
-  using execution_space = ExecSpace;
-  using memory_space = typename ExecSpace::memory_space;
-  using scalar_type = Scalar;
-  using config_type = GcsanConfig;
-  static constexpr bool learns_by_gradients = true;
-  using M = memory_space;
-  using batch_type = Batch<M>;
-  using matrix = MatRef<Scalar, M>;
+  using typename Base::batch_type;
+  using typename Base::M;
+  using typename Base::matrix;
 
   explicit GCSAN(const GcsanConfig& config, ExecSpace exec = ExecSpace())
-      : config_((config.validate(), config)), core_("GC-SAN", gcsan_parameter_layout(config_), exec) {
-    core_.initialize(config_.seed, InitKind::Uniform, 1.0 / std::sqrt(static_cast<double>(config_.d)));
-    scoring_cache_.kind = ScoreKind::Dot;
+      : Base((config.validate(), config), "GC-SAN", gcsan_parameter_layout(config), ScoreKind::Dot, exec) {
     ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
     block_cache_.resize(static_cast<std::size_t>(config_.num_blocks));
     item_ = core_.id("item_embedding");
-  }
-
-  const GcsanConfig& config() const { return config_; }
-  const ExecSpace& execution_space_instance() const { return core_.exec(); }
-  Parameters<Scalar, M>& parameters() { return core_.parameters(); }
-  const Parameters<Scalar, M>& parameters() const { return core_.parameters(); }
-  void set_seed(std::uint64_t seed) { config_.seed = seed; }  // no dropout
-  void freeze() { core_.freeze(); }
-  void unfreeze() { core_.unfreeze(); }
-  void check_parameters_finite() const { core_.check_parameters_finite(); }
-
-  void validate(const batch_type& batch) const {
-    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false);
-    limits.allow_empty = false;
-    validate_batch(core_.exec(), batch, limits, "GC-SAN");
-  }
-
-  matrix scores(const batch_type& batch) {
-    run_forward(batch, false);
-    return scoring_cache_.scores;
-  }
-  void top_k(const batch_type& batch, int k, Kokkos::View<int**, Kokkos::LayoutRight, M>& ids,
-             Kokkos::View<Scalar**, Kokkos::LayoutRight, M>& values) {
-    run_forward(batch, false);
-    core_.top_k(scoring_cache_.scores, k, ids, values);
-  }
-  double loss(const batch_type& batch) { return run_forward(batch, true); }
-
-  double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
-    (void)step, (void)training;
-    core_.require_not_frozen();
-    core_.check_parameters_finite();
-    const double loss_value = run_forward(batch, true);
-    core_.parameters().zero_grads();
-    run_backward(batch);
-    core_.exec().fence();
-    return loss_value;
   }
 
  private:
@@ -153,7 +114,7 @@ class GCSAN {
   GgnnEdgeWeights<Scalar, M> edge_weights() const { return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_, {}, {}}; }
 
   double run_forward(const batch_type& batch, bool with_loss) {
-    validate(batch);
+    this->validate(batch);
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
                B = static_cast<std::size_t>(batch.sizes.num_sessions), N = static_cast<std::size_t>(batch.sizes.num_macro),
@@ -183,10 +144,7 @@ class GCSAN {
                       const int last = offsets(b + 1) - 1;
                       s_f(b, j) = omega * xk(last, j) + (Scalar(1) - omega) * x0(last, j);
                     });
-    const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value = scoring_forward(exec, s_f_, items, targets, 1.0, scoring_cache_, core_.frozen());
-    if (with_loss) core_.require_finite_loss(loss_value);
-    return loss_value;
+    return this->score(batch, s_f_, items, 1.0, with_loss);
   }
 
   // run_forward's layer calls in reverse; every backward adds into its gradients.
@@ -208,8 +166,7 @@ class GCSAN {
     const auto dh_prev = zeroed(dh_prev_storage_, C, "embsr::gcsan::dh_prev");
     const auto items = core_.mat(item_, false);
 
-    scoring_backward(exec, s_f_, items, Kokkos::View<const int*, M>(batch.targets), 1.0, scoring_cache_, ds_f,
-                     core_.mat(item_, true));
+    this->score_backward(batch, s_f_, items, 1.0, ds_f, core_.mat(item_, true));
     const auto offsets = batch.macro_offsets;
     const auto dxk = dx[K], dx0 = dx[0];
     const Scalar omega = static_cast<Scalar>(config_.omega);
@@ -232,8 +189,6 @@ class GCSAN {
     embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
   }
 
-  GcsanConfig config_;
-  NeuralModelCore<ExecSpace, Scalar> core_;
   std::size_t item_ = 0;
   // Activations of the last forward.
   std::vector<matrix> h_, x_;
@@ -249,14 +204,13 @@ class GCSAN {
   // Layer caches.
   std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
   std::vector<SelfAttentionBlockCache<Scalar, M>> block_cache_;
-  ScoringCache<Scalar, M> scoring_cache_;
 };
 
-// ---- the registry's view of GC-SAN -------------------------------------------------------------
+// ---- the registry's view of GC-SAN ------------------------------------------
 
 inline ModelOptions gcsan_options(const GcsanConfig& c) {
   ModelOptions o;
-  o.set("num_items", c.num_items).set("num_ops", c.num_ops).set("max_length", c.max_length);
+  detail::set_data_options(o, c);
   o.set("d", c.d).set("gnn_steps", c.gnn_steps).set("num_blocks", c.num_blocks).set("omega", c.omega).set("seed", c.seed);
   return o;
 }
@@ -269,9 +223,7 @@ struct GcsanSpec {
   static ModelOptions options_of(const GcsanConfig& c) { return gcsan_options(c); }
   static GcsanConfig config_of(const ModelOptions& o) {
     GcsanConfig c;
-    c.num_items = o.get_int32("num_items", c.num_items);
-    c.num_ops = o.get_int32("num_ops", c.num_ops);
-    c.max_length = o.get_int32("max_length", c.max_length);
+    detail::get_data_options(o, c);
     c.d = o.get_int32("d", c.d);
     c.gnn_steps = o.get_int32("gnn_steps", c.gnn_steps);
     c.num_blocks = o.get_int32("num_blocks", c.num_blocks);
@@ -280,40 +232,36 @@ struct GcsanSpec {
     c.validate();
     return c;
   }
-
-  static ModelSpec spec() {
-    ModelSpec s;
-    s.info = ModelInfo{"gc-san", "graph neural network + self-attention",
-                       "GC-SAN: SR-GNN's gated GNN, then self-attention blocks over the session, a weighted mix of the "
-                       "last block's output and the last item's state, dot-product scores (macro items only)",
-                       "Xu et al., Graph Contextualized Self-Attention Network for Session-based Recommendation, IJCAI "
-                       "2019 (a baseline of the EMBSR paper, Table III)",
-                       true, ""};
-    const ModelOptions d = gcsan_options(GcsanConfig{});
-    s.options = data_option_specs();
-    s.options.push_back({"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)});
-    s.options.push_back({"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)",
-                         {}, false, true, search_range(1, 2)});
-    s.options.push_back({"num_blocks", OptionKind::Integer, *d.find("num_blocks"), "self-attention blocks (the paper's k)",
-                         {}, false, true, search_range(1, 3)});
-    s.options.push_back({"omega", OptionKind::Number, *d.find("omega"),
-                         "weight of the self-attention output against the last item's state", {}, false, true,
-                         search_range(0.2, 0.8)});
-    s.options.push_back({"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}});
-    s.validate = [](const ModelOptions& o) { (void)config_of(o); };
-    s.layout = [](const ModelOptions& o) { return neural_state_layout(gcsan_parameter_layout(config_of(o))); };
-    s.count = [](const ModelOptions& o) { return neural_state_count(gcsan_parameter_layout(config_of(o))); };
-    s.memory_bytes = [](const ModelOptions& o, std::uint64_t batch, bool training) {
-      const GcsanConfig c = config_of(o);
-      // d-vectors per micro-behavior: node states and the GGNN's caches (~20 per step), the blocks'
-      // Q, K, V, F, FFN and outputs (~8 per block); the attention matrices are n^2 per session.
-      return neural_memory_bytes(gcsan_parameter_layout(c), c.num_items, c.d, c.max_length,
-                                 4 + 20 * c.gnn_steps + 8 * c.num_blocks, batch, training) +
-             detail::saturating_mul_add(detail::saturating_mul_add(batch, static_cast<std::uint64_t>(c.max_length)),
-                                        8 * static_cast<std::uint64_t>(c.max_length) * c.num_blocks);
-    };
-    return s;
+  static std::vector<ParameterEntry> layout(const GcsanConfig& c) { return gcsan_parameter_layout(c); }
+  // d-vectors per micro-behavior: node states and the GGNN's caches (~20 per step), the blocks' Q, K,
+  // V, F, FFN and outputs (~8 per block); beyond them the attention matrices, n^2 per session.
+  static std::uint64_t activation_vectors(const GcsanConfig& c) {
+    return 4 + 20 * static_cast<std::uint64_t>(c.gnn_steps) + 8 * static_cast<std::uint64_t>(c.num_blocks);
   }
+  static std::uint64_t extra_bytes(const GcsanConfig& c, std::uint64_t batch) {
+    const auto L = static_cast<std::uint64_t>(c.max_length);
+    return detail::saturating_mul_add(detail::saturating_mul_add(batch, L), 8 * L * static_cast<std::uint64_t>(c.num_blocks));
+  }
+  static ModelInfo info() {
+    return ModelInfo{"gc-san", "graph neural network + self-attention",
+                     "GC-SAN: SR-GNN's gated GNN, then self-attention blocks over the session, a weighted mix of the "
+                     "last block's output and the last item's state, dot-product scores (macro items only)",
+                     "Xu et al., Graph Contextualized Self-Attention Network for Session-based Recommendation, IJCAI "
+                     "2019 (a baseline of the EMBSR paper, Table III)",
+                     true, ""};
+  }
+  static std::vector<OptionSpec> own_options() {
+    const ModelOptions d = gcsan_options(GcsanConfig{});
+    return {{"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)},
+            {"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)", {}, false,
+             true, search_range(1, 2)},
+            {"num_blocks", OptionKind::Integer, *d.find("num_blocks"), "self-attention blocks (the paper's k)", {}, false,
+             true, search_range(1, 3)},
+            {"omega", OptionKind::Number, *d.find("omega"), "weight of the self-attention output against the last item's state",
+             {}, false, true, search_range(0.2, 0.8)},
+            {"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}}};
+  }
+  static ModelSpec spec() { return neural_model_spec<GcsanSpec>(); }
 };
 
 template <class ExecSpace, class Scalar>

@@ -76,61 +76,22 @@ inline std::vector<ParameterEntry> mkmsr_parameter_layout(const MkmsrConfig& c) 
 }
 
 template <class ExecSpace, class Scalar = float>
-class MKMSR {
+class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, MkmsrConfig> {
+  using Base = NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, MkmsrConfig>;
+  friend Base;
+  using Base::config_;
+  using Base::core_;
+
  public:
-  using execution_space = ExecSpace;
-  using memory_space = typename ExecSpace::memory_space;
-  using scalar_type = Scalar;
-  using config_type = MkmsrConfig;
-  static constexpr bool learns_by_gradients = true;
-  using M = memory_space;
-  using batch_type = Batch<M>;
-  using matrix = MatRef<Scalar, M>;
+  using typename Base::batch_type;
+  using typename Base::M;
+  using typename Base::matrix;
 
   explicit MKMSR(const MkmsrConfig& config, ExecSpace exec = ExecSpace())
-      : config_((config.validate(), config)), core_("MKM-SR", mkmsr_parameter_layout(config_), exec) {
-    core_.initialize(config_.seed, InitKind::Uniform, 1.0 / std::sqrt(static_cast<double>(config_.d)));
-    scoring_cache_.kind = ScoreKind::Dot;
+      : Base((config.validate(), config), "MKM-SR", mkmsr_parameter_layout(config), ScoreKind::Dot, exec) {
     ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
     item_ = core_.id("item_embedding");
     op_ = core_.id("op_embedding");
-  }
-
-  const MkmsrConfig& config() const { return config_; }
-  const ExecSpace& execution_space_instance() const { return core_.exec(); }
-  Parameters<Scalar, M>& parameters() { return core_.parameters(); }
-  const Parameters<Scalar, M>& parameters() const { return core_.parameters(); }
-  void set_seed(std::uint64_t seed) { config_.seed = seed; }  // no dropout
-  void freeze() { core_.freeze(); }
-  void unfreeze() { core_.unfreeze(); }
-  void check_parameters_finite() const { core_.check_parameters_finite(); }
-
-  void validate(const batch_type& batch) const {
-    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false);
-    limits.allow_empty = false;
-    validate_batch(core_.exec(), batch, limits, "MKM-SR");
-  }
-
-  matrix scores(const batch_type& batch) {
-    run_forward(batch, false);
-    return scoring_cache_.scores;
-  }
-  void top_k(const batch_type& batch, int k, Kokkos::View<int**, Kokkos::LayoutRight, M>& ids,
-             Kokkos::View<Scalar**, Kokkos::LayoutRight, M>& values) {
-    run_forward(batch, false);
-    core_.top_k(scoring_cache_.scores, k, ids, values);
-  }
-  double loss(const batch_type& batch) { return run_forward(batch, true); }
-
-  double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
-    (void)step, (void)training;
-    core_.require_not_frozen();
-    core_.check_parameters_finite();
-    const double loss_value = run_forward(batch, true);
-    core_.parameters().zero_grads();
-    run_backward(batch);
-    core_.exec().fence();
-    return loss_value;
   }
 
  private:
@@ -148,7 +109,7 @@ class MKMSR {
   }
 
   double run_forward(const batch_type& batch, bool with_loss) {
-    validate(batch);
+    this->validate(batch);
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
                B = static_cast<std::size_t>(batch.sizes.num_sessions), T = static_cast<std::size_t>(batch.sizes.num_micro),
@@ -180,10 +141,7 @@ class MKMSR {
       m(j, c) = c < D ? hS(alias(j), c) : ops(j, c - D);
     });
     soft_attention_readout_forward(exec, batch.micro_offsets, m_, readout(false), matrix(), s_, readout_cache_);
-    const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value = scoring_forward(exec, s_, items, targets, 1.0, scoring_cache_, core_.frozen());
-    if (with_loss) core_.require_finite_loss(loss_value);
-    return loss_value;
+    return this->score(batch, s_, items, 1.0, with_loss);
   }
 
   // run_forward's layer calls in reverse; every backward adds into its gradients.
@@ -206,8 +164,7 @@ class MKMSR {
     const auto dh_prev = zeroed(dh_prev_storage_, C, d, "embsr::mkmsr::dh_prev");
     const auto items = core_.mat(item_, false);
 
-    scoring_backward(exec, s_, items, Kokkos::View<const int*, M>(batch.targets), 1.0, scoring_cache_, ds,
-                     core_.mat(item_, true));
+    this->score_backward(batch, s_, items, 1.0, ds, core_.mat(item_, true));
     soft_attention_readout_backward(exec, batch.micro_offsets, m_, readout(false), matrix(), readout_cache_, ds, dm,
                                     matrix(), readout(true));
     const int D = static_cast<int>(d);
@@ -227,8 +184,6 @@ class MKMSR {
     embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
   }
 
-  MkmsrConfig config_;
-  NeuralModelCore<ExecSpace, Scalar> core_;
   std::size_t item_ = 0, op_ = 0;
   // Activations of the last forward.
   std::vector<matrix> h_;
@@ -244,14 +199,13 @@ class MKMSR {
   std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
   SequenceGruCache<Scalar, M> gru_cache_;
   SoftAttentionReadoutCache<Scalar, M> readout_cache_;
-  ScoringCache<Scalar, M> scoring_cache_;
 };
 
-// ---- the registry's view of MKM-SR -------------------------------------------------------------
+// ---- the registry's view of MKM-SR ------------------------------------------
 
 inline ModelOptions mkmsr_options(const MkmsrConfig& c) {
   ModelOptions o;
-  o.set("num_items", c.num_items).set("num_ops", c.num_ops).set("max_length", c.max_length);
+  detail::set_data_options(o, c);
   o.set("d", c.d).set("gnn_steps", c.gnn_steps).set("seed", c.seed);
   return o;
 }
@@ -264,42 +218,34 @@ struct MkmsrSpec {
   static ModelOptions options_of(const MkmsrConfig& c) { return mkmsr_options(c); }
   static MkmsrConfig config_of(const ModelOptions& o) {
     MkmsrConfig c;
-    c.num_items = o.get_int32("num_items", c.num_items);
-    c.num_ops = o.get_int32("num_ops", c.num_ops);
-    c.max_length = o.get_int32("max_length", c.max_length);
+    detail::get_data_options(o, c);
     c.d = o.get_int32("d", c.d);
     c.gnn_steps = o.get_int32("gnn_steps", c.gnn_steps);
     c.seed = o.get_uint("seed", c.seed);
     c.validate();
     return c;
   }
-
-  static ModelSpec spec() {
-    ModelSpec s;
-    s.info = ModelInfo{"mkm-sr", "graph neural network + operation GRU",
-                       "MKM-SR without its knowledge task: SR-GNN's gated GNN over the micro-behaviors' item graph, a "
-                       "GRU over their operations, soft attention over [item ; operation] states, dot-product scores",
-                       "Meng et al., Incorporating User Micro-behaviors and Item Knowledge into Multi-task Learning for "
-                       "Session-based Recommendation, SIGIR 2020 (a baseline of the EMBSR paper, Table III)",
-                       true, ""};
-    const ModelOptions d = mkmsr_options(MkmsrConfig{});
-    s.options = data_option_specs();
-    s.options.push_back({"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)});
-    s.options.push_back({"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)",
-                         {}, false, true, search_range(1, 2)});
-    s.options.push_back({"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}});
-    s.validate = [](const ModelOptions& o) { (void)config_of(o); };
-    s.layout = [](const ModelOptions& o) { return neural_state_layout(mkmsr_parameter_layout(config_of(o))); };
-    s.count = [](const ModelOptions& o) { return neural_state_count(mkmsr_parameter_layout(config_of(o))); };
-    s.memory_bytes = [](const ModelOptions& o, std::uint64_t batch, bool training) {
-      const MkmsrConfig c = config_of(o);
-      // d-vectors per micro-behavior: node states and the GGNN's caches (~20 per step), the
-      // operation GRU (~8), the [item ; operation] rows and the readout at width 2d (~12).
-      return neural_memory_bytes(mkmsr_parameter_layout(c), c.num_items, c.d, c.max_length, 24 + 20 * c.gnn_steps,
-                                 batch, training);
-    };
-    return s;
+  static std::vector<ParameterEntry> layout(const MkmsrConfig& c) { return mkmsr_parameter_layout(c); }
+  // d-vectors per micro-behavior: node states and the GGNN's caches (~20 per step), the operation
+  // GRU (~8), the [item ; operation] rows and the readout at width 2d (~12).
+  static std::uint64_t activation_vectors(const MkmsrConfig& c) { return 24 + 20 * static_cast<std::uint64_t>(c.gnn_steps); }
+  static std::uint64_t extra_bytes(const MkmsrConfig&, std::uint64_t) { return 0; }
+  static ModelInfo info() {
+    return ModelInfo{"mkm-sr", "graph neural network + operation GRU",
+                     "MKM-SR without its knowledge task: SR-GNN's gated GNN over the micro-behaviors' item graph, a "
+                     "GRU over their operations, soft attention over [item ; operation] states, dot-product scores",
+                     "Meng et al., Incorporating User Micro-behaviors and Item Knowledge into Multi-task Learning for "
+                     "Session-based Recommendation, SIGIR 2020 (a baseline of the EMBSR paper, Table III)",
+                     true, ""};
   }
+  static std::vector<OptionSpec> own_options() {
+    const ModelOptions d = mkmsr_options(MkmsrConfig{});
+    return {{"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)},
+            {"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)", {}, false,
+             true, search_range(1, 2)},
+            {"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}}};
+  }
+  static ModelSpec spec() { return neural_model_spec<MkmsrSpec>(); }
 };
 
 template <class ExecSpace, class Scalar>

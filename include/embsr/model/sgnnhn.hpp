@@ -98,65 +98,23 @@ void reversed_positions(const ExecSpace& exec, const OffV& offsets, const RevV& 
 }  // namespace detail
 
 template <class ExecSpace, class Scalar = float>
-class SGNNHN {
+class SGNNHN : public NeuralModel<SGNNHN<ExecSpace, Scalar>, ExecSpace, Scalar, SgnnhnConfig> {
+  using Base = NeuralModel<SGNNHN<ExecSpace, Scalar>, ExecSpace, Scalar, SgnnhnConfig>;
+  friend Base;
+  using Base::config_;
+  using Base::core_;
+
  public:
-  using execution_space = ExecSpace;
-  using memory_space = typename ExecSpace::memory_space;
-  using scalar_type = Scalar;
-  using config_type = SgnnhnConfig;
-  static constexpr bool learns_by_gradients = true;
-  using M = memory_space;
-  using batch_type = Batch<M>;
-  using matrix = MatRef<Scalar, M>;
+  using typename Base::batch_type;
+  using typename Base::M;
+  using typename Base::matrix;
 
   explicit SGNNHN(const SgnnhnConfig& config, ExecSpace exec = ExecSpace())
-      : config_((config.validate(), config)), core_("SGNN-HN", sgnnhn_parameter_layout(config_), exec) {
-    core_.initialize(config_.seed, InitKind::Uniform, 1.0 / std::sqrt(static_cast<double>(config_.d)));
-    scoring_cache_.kind = ScoreKind::CenteredCosine;
+      : Base((config.validate(), config), "SGNN-HN", sgnnhn_parameter_layout(config), ScoreKind::CenteredCosine, exec) {
     ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
     star_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
     item_ = core_.id("item_embedding");
     positions_ = core_.id("positions");
-  }
-
-  const SgnnhnConfig& config() const { return config_; }
-  const ExecSpace& execution_space_instance() const { return core_.exec(); }
-  Parameters<Scalar, M>& parameters() { return core_.parameters(); }
-  const Parameters<Scalar, M>& parameters() const { return core_.parameters(); }
-  void set_seed(std::uint64_t seed) { config_.seed = seed; }  // no dropout
-  void freeze() { core_.freeze(); }
-  void unfreeze() {
-    core_.unfreeze();
-    scoring_cache_.items_hat_current = false;
-  }
-  void check_parameters_finite() const { core_.check_parameters_finite(); }
-
-  void validate(const batch_type& batch) const {
-    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false);
-    limits.allow_empty = false;
-    validate_batch(core_.exec(), batch, limits, "SGNN-HN");
-  }
-
-  matrix scores(const batch_type& batch) {
-    run_forward(batch, false);
-    return scoring_cache_.scores;
-  }
-  void top_k(const batch_type& batch, int k, Kokkos::View<int**, Kokkos::LayoutRight, M>& ids,
-             Kokkos::View<Scalar**, Kokkos::LayoutRight, M>& values) {
-    run_forward(batch, false);
-    core_.top_k(scoring_cache_.scores, k, ids, values);
-  }
-  double loss(const batch_type& batch) { return run_forward(batch, true); }
-
-  double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
-    (void)step, (void)training;
-    core_.require_not_frozen();
-    core_.check_parameters_finite();
-    const double loss_value = run_forward(batch, true);
-    core_.parameters().zero_grads();
-    run_backward(batch);
-    core_.exec().fence();
-    return loss_value;
   }
 
  private:
@@ -176,7 +134,7 @@ class SGNNHN {
   GgnnEdgeWeights<Scalar, M> edge_weights() const { return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_, {}, {}}; }
 
   double run_forward(const batch_type& batch, bool with_loss) {
-    validate(batch);
+    this->validate(batch);
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
                B = static_cast<std::size_t>(batch.sizes.num_sessions), N = static_cast<std::size_t>(batch.sizes.num_macro),
@@ -213,10 +171,7 @@ class SGNNHN {
     parallel_for_2d(exec, "embsr::sgnnhn::add_positions", static_cast<int>(N), static_cast<int>(d),
                     KOKKOS_LAMBDA(const int k, const int j) { u(k, j) += P(rev(k), j); });
     soft_attention_readout_forward(exec, batch.macro_offsets, u_, readout(false), x_[S], s_h_, readout_cache_);
-    const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value = scoring_forward(exec, s_h_, items, targets, config_.w_k, scoring_cache_, core_.frozen());
-    if (with_loss) core_.require_finite_loss(loss_value);
-    return loss_value;
+    return this->score(batch, s_h_, items, config_.w_k, with_loss);
   }
 
   // run_forward's layer calls in reverse; every backward adds into its gradients.
@@ -241,8 +196,7 @@ class SGNNHN {
     const auto dhhat = zeroed(dhhat_storage_, C, "embsr::sgnnhn::dhhat");
     const auto items = core_.mat(item_, false);
 
-    scoring_backward(exec, s_h_, items, Kokkos::View<const int*, M>(batch.targets), config_.w_k, scoring_cache_, ds_h,
-                     core_.mat(item_, true));
+    this->score_backward(batch, s_h_, items, config_.w_k, ds_h, core_.mat(item_, true));
     soft_attention_readout_backward(exec, batch.macro_offsets, u_, readout(false), x_[S], readout_cache_, ds_h, du, dx,
                                     readout(true));
     embedding_backward(exec, reversed_positions(N), du, core_.mat(positions_, true));
@@ -269,8 +223,6 @@ class SGNNHN {
     return Kokkos::subview(rev_, std::make_pair(std::size_t(0), n));
   }
 
-  SgnnhnConfig config_;
-  NeuralModelCore<ExecSpace, Scalar> core_;
   std::size_t item_ = 0, positions_ = 0;
   // Activations of the last forward.
   std::vector<matrix> h_, hhat_, x_;
@@ -289,14 +241,13 @@ class SGNNHN {
   std::vector<StarCache<Scalar, M>> star_cache_;
   HighwayCache<Scalar, M> highway_cache_;
   SoftAttentionReadoutCache<Scalar, M> readout_cache_;
-  ScoringCache<Scalar, M> scoring_cache_;
 };
 
-// ---- the registry's view of SGNN-HN ------------------------------------------------------------
+// ---- the registry's view of SGNN-HN -----------------------------------------
 
 inline ModelOptions sgnnhn_options(const SgnnhnConfig& c) {
   ModelOptions o;
-  o.set("num_items", c.num_items).set("num_ops", c.num_ops).set("max_length", c.max_length);
+  detail::set_data_options(o, c);
   o.set("d", c.d).set("gnn_steps", c.gnn_steps).set("w_k", c.w_k).set("seed", c.seed);
   return o;
 }
@@ -309,9 +260,7 @@ struct SgnnhnSpec {
   static ModelOptions options_of(const SgnnhnConfig& c) { return sgnnhn_options(c); }
   static SgnnhnConfig config_of(const ModelOptions& o) {
     SgnnhnConfig c;
-    c.num_items = o.get_int32("num_items", c.num_items);
-    c.num_ops = o.get_int32("num_ops", c.num_ops);
-    c.max_length = o.get_int32("max_length", c.max_length);
+    detail::get_data_options(o, c);
     c.d = o.get_int32("d", c.d);
     c.gnn_steps = o.get_int32("gnn_steps", c.gnn_steps);
     c.w_k = o.get_double("w_k", c.w_k);
@@ -319,36 +268,30 @@ struct SgnnhnSpec {
     c.validate();
     return c;
   }
-
-  static ModelSpec spec() {
-    ModelSpec s;
-    s.info = ModelInfo{"sgnn-hn", "graph neural network",
-                       "SGNN-HN: star graph neural network, highway network, reversed position embeddings, "
-                       "soft-attention readout with the star, normalised scores (macro items only)",
-                       "Pan et al., Star Graph Neural Networks for Session-based Recommendation, CIKM 2020 (a baseline "
-                       "of the EMBSR paper, Table III)",
-                       true, ""};
-    const ModelOptions d = sgnnhn_options(SgnnhnConfig{});
-    s.options = data_option_specs();
-    s.options.push_back({"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)});
-    s.options.push_back({"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "SGNN layers (GGNN + star, shared weights)",
-                         {}, false, true, search_range(1, 3)});
-    s.options.push_back({"w_k", OptionKind::Number, *d.find("w_k"), "normalised-scoring weight", {}, false, true,
-                         search_range(8.0, 20.0)});
-    s.options.push_back({"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}});
-    s.validate = [](const ModelOptions& o) { (void)config_of(o); };
-    s.layout = [](const ModelOptions& o) { return neural_state_layout(sgnnhn_parameter_layout(config_of(o))); };
-    s.count = [](const ModelOptions& o) { return neural_state_count(sgnnhn_parameter_layout(config_of(o))); };
-    s.memory_bytes = [](const ModelOptions& o, std::uint64_t batch, bool training) {
-      const SgnnhnConfig c = config_of(o);
-      // d-vectors per micro-behavior: node states, star, highway and readout (~12) and the GGNN
-      // and star caches (~28 per step); the item table's normalised copy is in the scores' term.
-      return neural_memory_bytes(sgnnhn_parameter_layout(c), c.num_items, c.d, c.max_length, 12 + 28 * c.gnn_steps,
-                                 batch, training) +
-             8 * static_cast<std::uint64_t>(c.num_items) * static_cast<std::uint64_t>(c.d);
-    };
-    return s;
+  static std::vector<ParameterEntry> layout(const SgnnhnConfig& c) { return sgnnhn_parameter_layout(c); }
+  // d-vectors per micro-behavior: node states, star, highway and readout (~12) and the GGNN and
+  // star caches (~28 per step); beyond them the scoring's normalised copy of the item table.
+  static std::uint64_t activation_vectors(const SgnnhnConfig& c) { return 12 + 28 * static_cast<std::uint64_t>(c.gnn_steps); }
+  static std::uint64_t extra_bytes(const SgnnhnConfig& c, std::uint64_t) {
+    return 8 * static_cast<std::uint64_t>(c.num_items) * static_cast<std::uint64_t>(c.d);
   }
+  static ModelInfo info() {
+    return ModelInfo{"sgnn-hn", "graph neural network",
+                     "SGNN-HN: star graph neural network, highway network, reversed position embeddings, "
+                     "soft-attention readout with the star, normalised scores (macro items only)",
+                     "Pan et al., Star Graph Neural Networks for Session-based Recommendation, CIKM 2020 (a baseline "
+                     "of the EMBSR paper, Table III)",
+                     true, ""};
+  }
+  static std::vector<OptionSpec> own_options() {
+    const ModelOptions d = sgnnhn_options(SgnnhnConfig{});
+    return {{"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)},
+            {"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "SGNN layers (GGNN + star, shared weights)", {},
+             false, true, search_range(1, 3)},
+            {"w_k", OptionKind::Number, *d.find("w_k"), "normalised-scoring weight", {}, false, true, search_range(8.0, 20.0)},
+            {"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}}};
+  }
+  static ModelSpec spec() { return neural_model_spec<SgnnhnSpec>(); }
 };
 
 template <class ExecSpace, class Scalar>

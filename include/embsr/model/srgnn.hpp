@@ -124,63 +124,21 @@ inline std::vector<ParameterEntry> srgnn_parameter_layout(const SrgnnConfig& c) 
 }
 
 template <class ExecSpace, class Scalar = float>
-class SRGNN {
+class SRGNN : public NeuralModel<SRGNN<ExecSpace, Scalar>, ExecSpace, Scalar, SrgnnConfig> {
+  using Base = NeuralModel<SRGNN<ExecSpace, Scalar>, ExecSpace, Scalar, SrgnnConfig>;
+  friend Base;
+  using Base::config_;
+  using Base::core_;
+
  public:
-  using execution_space = ExecSpace;
-  using memory_space = typename ExecSpace::memory_space;
-  using scalar_type = Scalar;
-  using config_type = SrgnnConfig;
-  static constexpr bool learns_by_gradients = true;
-  using M = memory_space;
-  using batch_type = Batch<M>;
-  using matrix = MatRef<Scalar, M>;
+  using typename Base::batch_type;
+  using typename Base::M;
+  using typename Base::matrix;
 
   explicit SRGNN(const SrgnnConfig& config, ExecSpace exec = ExecSpace())
-      : config_((config.validate(), config)), core_("SR-GNN", srgnn_parameter_layout(config_), exec) {
-    core_.initialize(config_.seed, InitKind::Uniform, 1.0 / std::sqrt(static_cast<double>(config_.d)));
-    scoring_cache_.kind = ScoreKind::Dot;
+      : Base((config.validate(), config), "SR-GNN", srgnn_parameter_layout(config), ScoreKind::Dot, exec) {
     ggnn_cache_.resize(static_cast<std::size_t>(config_.gnn_steps));
     item_ = core_.id("item_embedding");
-  }
-
-  const SrgnnConfig& config() const { return config_; }
-  const ExecSpace& execution_space_instance() const { return core_.exec(); }
-  Parameters<Scalar, M>& parameters() { return core_.parameters(); }
-  const Parameters<Scalar, M>& parameters() const { return core_.parameters(); }
-  void set_seed(std::uint64_t seed) { config_.seed = seed; }  // no dropout: nothing else to reseed
-  void freeze() { core_.freeze(); }
-  void unfreeze() { core_.unfreeze(); }
-  void check_parameters_finite() const { core_.check_parameters_finite(); }
-
-  void validate(const batch_type& batch) const {
-    auto limits = BatchLimits::for_model(config_.num_items, config_.num_ops, config_.max_length, false);
-    limits.allow_empty = false;
-    validate_batch(core_.exec(), batch, limits, "SR-GNN");
-  }
-
-  // Scores of every item for every session [B x V], valid until the next call on this model.
-  matrix scores(const batch_type& batch) {
-    run_forward(batch, false);
-    return scoring_cache_.scores;
-  }
-  void top_k(const batch_type& batch, int k, Kokkos::View<int**, Kokkos::LayoutRight, M>& ids,
-             Kokkos::View<Scalar**, Kokkos::LayoutRight, M>& values) {
-    run_forward(batch, false);
-    core_.top_k(scoring_cache_.scores, k, ids, values);
-  }
-  double loss(const batch_type& batch) { return run_forward(batch, true); }
-
-  // Loss and d(loss)/d(parameters) in parameters().grads() (overwritten). No dropout: `step` and
-  // `training` change nothing.
-  double loss_and_backward(const batch_type& batch, std::uint64_t step = 0, bool training = true) {
-    (void)step, (void)training;
-    core_.require_not_frozen();
-    core_.check_parameters_finite();
-    const double loss_value = run_forward(batch, true);
-    core_.parameters().zero_grads();
-    run_backward(batch);
-    core_.exec().fence();
-    return loss_value;
   }
 
  private:
@@ -192,7 +150,7 @@ class SRGNN {
   GgnnEdgeWeights<Scalar, M> edge_weights() const { return GgnnEdgeWeights<Scalar, M>{w_in_, w_out_, {}, {}}; }
 
   double run_forward(const batch_type& batch, bool with_loss) {
-    validate(batch);
+    this->validate(batch);
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), E = static_cast<std::size_t>(batch.sizes.num_edges),
                B = static_cast<std::size_t>(batch.sizes.num_sessions), N = static_cast<std::size_t>(batch.sizes.num_macro),
@@ -213,10 +171,7 @@ class SRGNN {
       ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
     embedding_forward(exec, h_[S], batch.macro_alias, v_);  // v_i = h_S[alias(i)], once per macro position
     soft_attention_readout_forward(exec, batch.macro_offsets, v_, readout(false), matrix(), s_h_, readout_cache_);
-    const Kokkos::View<const int*, M> targets = with_loss ? Kokkos::View<const int*, M>(batch.targets) : Kokkos::View<const int*, M>();
-    const double loss_value = scoring_forward(exec, s_h_, items, targets, 1.0, scoring_cache_, core_.frozen());
-    if (with_loss) core_.require_finite_loss(loss_value);
-    return loss_value;
+    return this->score(batch, s_h_, items, 1.0, with_loss);
   }
 
   // run_forward's layer calls in reverse; every backward adds into its gradients.
@@ -233,8 +188,7 @@ class SRGNN {
     Kokkos::deep_copy(exec, ds_h, Scalar(0));
     Kokkos::deep_copy(exec, dv, Scalar(0));
     const auto items = core_.mat(item_, false);
-    scoring_backward(exec, s_h_, items, Kokkos::View<const int*, M>(batch.targets), 1.0, scoring_cache_, ds_h,
-                     core_.mat(item_, true));
+    this->score_backward(batch, s_h_, items, 1.0, ds_h, core_.mat(item_, true));
     soft_attention_readout_backward(exec, batch.macro_offsets, v_, readout(false), matrix(), readout_cache_, ds_h, dv,
                                     matrix(), readout(true));
     embedding_backward(exec, batch.macro_alias, dv, dh);  // dh[alias(i)] += dv_i
@@ -247,8 +201,6 @@ class SRGNN {
     embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
   }
 
-  SrgnnConfig config_;
-  NeuralModelCore<ExecSpace, Scalar> core_;
   std::size_t item_ = 0;
   // Activations of the last forward.
   std::vector<matrix> h_;
@@ -263,14 +215,13 @@ class SRGNN {
   // Layer caches.
   std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
   SoftAttentionReadoutCache<Scalar, M> readout_cache_;
-  ScoringCache<Scalar, M> scoring_cache_;
 };
 
-// ---- the registry's view of SR-GNN -------------------------------------------------------------
+// ---- the registry's view of SR-GNN ------------------------------------------
 
 inline ModelOptions srgnn_options(const SrgnnConfig& c) {
   ModelOptions o;
-  o.set("num_items", c.num_items).set("num_ops", c.num_ops).set("max_length", c.max_length);
+  detail::set_data_options(o, c);
   o.set("d", c.d).set("gnn_steps", c.gnn_steps).set("seed", c.seed);
   return o;
 }
@@ -283,41 +234,33 @@ struct SrgnnSpec {
   static ModelOptions options_of(const SrgnnConfig& c) { return srgnn_options(c); }
   static SrgnnConfig config_of(const ModelOptions& o) {
     SrgnnConfig c;
-    c.num_items = o.get_int32("num_items", c.num_items);
-    c.num_ops = o.get_int32("num_ops", c.num_ops);
-    c.max_length = o.get_int32("max_length", c.max_length);
+    detail::get_data_options(o, c);
     c.d = o.get_int32("d", c.d);
     c.gnn_steps = o.get_int32("gnn_steps", c.gnn_steps);
     c.seed = o.get_uint("seed", c.seed);
     c.validate();
     return c;
   }
-
-  static ModelSpec spec() {
-    ModelSpec s;
-    s.info = ModelInfo{"sr-gnn", "graph neural network",
-                       "SR-GNN: gated GNN over the normalised session graph, soft-attention readout with the last "
-                       "item, dot-product scores (macro items only)",
-                       "Wu et al., Session-based Recommendation with Graph Neural Networks, AAAI 2019 (a baseline of "
-                       "the EMBSR paper, Table III)",
-                       true, ""};
-    const ModelOptions d = srgnn_options(SrgnnConfig{});
-    s.options = data_option_specs();
-    s.options.push_back({"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)});
-    s.options.push_back({"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)",
-                         {}, false, true, search_range(1, 2)});
-    s.options.push_back({"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}});
-    s.validate = [](const ModelOptions& o) { (void)config_of(o); };
-    s.layout = [](const ModelOptions& o) { return neural_state_layout(srgnn_parameter_layout(config_of(o))); };
-    s.count = [](const ModelOptions& o) { return neural_state_count(srgnn_parameter_layout(config_of(o))); };
-    s.memory_bytes = [](const ModelOptions& o, std::uint64_t batch, bool training) {
-      const SrgnnConfig c = config_of(o);
-      // d-vectors per micro-behavior: node states per step, the GGNN's caches (about 20 per step).
-      return neural_memory_bytes(srgnn_parameter_layout(c), c.num_items, c.d, c.max_length, 4 + 20 * c.gnn_steps,
-                                 batch, training);
-    };
-    return s;
+  static std::vector<ParameterEntry> layout(const SrgnnConfig& c) { return srgnn_parameter_layout(c); }
+  // d-vectors per micro-behavior: node states and the GGNN's caches (about 20 per step).
+  static std::uint64_t activation_vectors(const SrgnnConfig& c) { return 4 + 20 * static_cast<std::uint64_t>(c.gnn_steps); }
+  static std::uint64_t extra_bytes(const SrgnnConfig&, std::uint64_t) { return 0; }
+  static ModelInfo info() {
+    return ModelInfo{"sr-gnn", "graph neural network",
+                     "SR-GNN: gated GNN over the normalised session graph, soft-attention readout with the last "
+                     "item, dot-product scores (macro items only)",
+                     "Wu et al., Session-based Recommendation with Graph Neural Networks, AAAI 2019 (a baseline of "
+                     "the EMBSR paper, Table III)",
+                     true, ""};
   }
+  static std::vector<OptionSpec> own_options() {
+    const ModelOptions d = srgnn_options(SrgnnConfig{});
+    return {{"d", OptionKind::Integer, *d.find("d"), "embedding size", {}, false, true, search_range(16, 64, true)},
+            {"gnn_steps", OptionKind::Integer, *d.find("gnn_steps"), "GGNN propagation steps (shared weights)", {}, false,
+             true, search_range(1, 2)},
+            {"seed", OptionKind::Integer, *d.find("seed"), "seed of the initialisation", {}, false, false, {}}};
+  }
+  static ModelSpec spec() { return neural_model_spec<SrgnnSpec>(); }
 };
 
 template <class ExecSpace, class Scalar>
