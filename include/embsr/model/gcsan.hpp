@@ -76,6 +76,33 @@ inline std::vector<ParameterEntry> gcsan_parameter_layout(const GcsanConfig& c) 
   });
 }
 
+namespace detail {
+
+// S_f[b] = omega X_K[last_b] + (1 - omega) X_0[last_b], last_b = offsets[b+1] - 1 (the paper's
+// prediction layer), and its backward (adds). Free functions: nvcc takes no device lambda inside
+// a private member.
+template <class ExecSpace, class OffV, class S, class M>
+void gcsan_last_mix_forward(const ExecSpace& exec, const OffV& offsets, const MatRef<S, M>& xk, const MatRef<S, M>& x0,
+                            const S omega, const MatRef<S, M>& s_f) {
+  parallel_for_2d(exec, "embsr::gcsan::last_mix", static_cast<int>(s_f.extent(0)), static_cast<int>(s_f.extent(1)),
+                  KOKKOS_LAMBDA(const int b, const int j) {
+                    const int last = offsets(b + 1) - 1;
+                    s_f(b, j) = omega * xk(last, j) + (S(1) - omega) * x0(last, j);
+                  });
+}
+template <class ExecSpace, class OffV, class S, class M>
+void gcsan_last_mix_backward(const ExecSpace& exec, const OffV& offsets, const S omega, const MatRef<S, M>& ds_f,
+                             const MatRef<S, M>& dxk, const MatRef<S, M>& dx0) {
+  parallel_for_2d(exec, "embsr::gcsan::last_mix_backward", static_cast<int>(ds_f.extent(0)),
+                  static_cast<int>(ds_f.extent(1)), KOKKOS_LAMBDA(const int b, const int j) {
+                    const int last = offsets(b + 1) - 1;
+                    dxk(last, j) += omega * ds_f(b, j);
+                    dx0(last, j) += (S(1) - omega) * ds_f(b, j);
+                  });
+}
+
+}  // namespace detail
+
 template <class ExecSpace, class Scalar = float>
 class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, GcsanConfig> {
   using Base = NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, GcsanConfig>;
@@ -135,15 +162,7 @@ class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, Gc
     embedding_forward(exec, h_[S], batch.macro_alias, x_[0]);
     for (std::size_t k = 0; k < K; ++k)
       self_attention_block_forward(exec, batch.macro_offsets, x_[k], block(k, false), x_[k + 1], block_cache_[k]);
-    // S_f = omega X_K[last] + (1 - omega) X_0[last], per session.
-    const auto offsets = batch.macro_offsets;
-    const auto xk = x_[K], x0 = x_[0], s_f = s_f_;
-    const Scalar omega = static_cast<Scalar>(config_.omega);
-    parallel_for_2d(exec, "embsr::gcsan::final", static_cast<int>(B), static_cast<int>(d),
-                    KOKKOS_LAMBDA(const int b, const int j) {
-                      const int last = offsets(b + 1) - 1;
-                      s_f(b, j) = omega * xk(last, j) + (Scalar(1) - omega) * x0(last, j);
-                    });
+    detail::gcsan_last_mix_forward(exec, batch.macro_offsets, x_[K], x_[0], static_cast<Scalar>(config_.omega), s_f_);
     return this->score(batch, s_f_, items, 1.0, with_loss);
   }
 
@@ -167,15 +186,7 @@ class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, Gc
     const auto items = core_.mat(item_, false);
 
     this->score_backward(batch, s_f_, items, 1.0, ds_f, core_.mat(item_, true));
-    const auto offsets = batch.macro_offsets;
-    const auto dxk = dx[K], dx0 = dx[0];
-    const Scalar omega = static_cast<Scalar>(config_.omega);
-    parallel_for_2d(exec, "embsr::gcsan::final_backward", static_cast<int>(B), static_cast<int>(d),
-                    KOKKOS_LAMBDA(const int b, const int j) {
-                      const int last = offsets(b + 1) - 1;
-                      dxk(last, j) += omega * ds_f(b, j);
-                      dx0(last, j) += (Scalar(1) - omega) * ds_f(b, j);
-                    });
+    detail::gcsan_last_mix_backward(exec, batch.macro_offsets, static_cast<Scalar>(config_.omega), ds_f, dx[K], dx[0]);
     for (std::size_t k = K; k-- > 0;)
       self_attention_block_backward(exec, batch.macro_offsets, x_[k], block(k, false), block_cache_[k], dx[k + 1], dx[k],
                                     block(k, true));

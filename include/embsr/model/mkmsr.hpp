@@ -75,6 +75,28 @@ inline std::vector<ParameterEntry> mkmsr_parameter_layout(const MkmsrConfig& c) 
   });
 }
 
+namespace detail {
+
+// m[j] = [hS[alias[j]] ; ops[j]] ([T x 2d]) and the split of its gradient dm into the two halves.
+// Free functions: nvcc takes no device lambda inside a private member.
+template <class ExecSpace, class IdsV, class S, class M>
+void mkmsr_concat(const ExecSpace& exec, const IdsV& alias, const MatRef<S, M>& hS, const MatRef<S, M>& ops,
+                  const MatRef<S, M>& m) {
+  const int D = static_cast<int>(ops.extent(1));
+  parallel_for_2d(exec, "embsr::mkmsr::concat", static_cast<int>(m.extent(0)), 2 * D,
+                  KOKKOS_LAMBDA(const int j, const int c) { m(j, c) = c < D ? hS(alias(j), c) : ops(j, c - D); });
+}
+template <class ExecSpace, class S, class M>
+void mkmsr_split(const ExecSpace& exec, const MatRef<S, M>& dm, const MatRef<S, M>& ditems, const MatRef<S, M>& dops) {
+  const int D = static_cast<int>(ditems.extent(1));
+  parallel_for_2d(exec, "embsr::mkmsr::split", static_cast<int>(dm.extent(0)), D, KOKKOS_LAMBDA(const int j, const int c) {
+    ditems(j, c) = dm(j, c);
+    dops(j, c) = dm(j, D + c);
+  });
+}
+
+}  // namespace detail
+
 template <class ExecSpace, class Scalar = float>
 class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, MkmsrConfig> {
   using Base = NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, MkmsrConfig>;
@@ -133,13 +155,7 @@ class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, Mk
       ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
     embedding_forward(exec, core_.mat(op_, false), batch.micro_ops, eo_);
     sequence_gru_forward(exec, batch.micro_offsets, eo_, op_gru(false), ops_, gru_cache_);
-    // m_j = [h_S[micro_alias[j]] ; o'_j]
-    const auto m = m_, hS = h_[S], ops = ops_;
-    const auto alias = batch.micro_alias;
-    const int D = static_cast<int>(d);
-    parallel_for_2d(exec, "embsr::mkmsr::concat", static_cast<int>(T), 2 * D, KOKKOS_LAMBDA(const int j, const int c) {
-      m(j, c) = c < D ? hS(alias(j), c) : ops(j, c - D);
-    });
+    detail::mkmsr_concat(exec, batch.micro_alias, h_[S], ops_, m_);  // m_j = [h_S[micro_alias[j]] ; o'_j]
     soft_attention_readout_forward(exec, batch.micro_offsets, m_, readout(false), matrix(), s_, readout_cache_);
     return this->score(batch, s_, items, 1.0, with_loss);
   }
@@ -167,11 +183,7 @@ class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, Mk
     this->score_backward(batch, s_, items, 1.0, ds, core_.mat(item_, true));
     soft_attention_readout_backward(exec, batch.micro_offsets, m_, readout(false), matrix(), readout_cache_, ds, dm,
                                     matrix(), readout(true));
-    const int D = static_cast<int>(d);
-    parallel_for_2d(exec, "embsr::mkmsr::split", static_cast<int>(T), D, KOKKOS_LAMBDA(const int j, const int c) {
-      dh_items(j, c) = dm(j, c);
-      dops(j, c) = dm(j, D + c);
-    });
+    detail::mkmsr_split(exec, dm, dh_items, dops);
     sequence_gru_backward(exec, batch.micro_offsets, eo_, op_gru(false), gru_cache_, dops, deo, op_gru(true));
     embedding_backward(exec, batch.micro_ops, deo, core_.mat(op_, true));
     embedding_backward(exec, batch.micro_alias, dh_items, dh);

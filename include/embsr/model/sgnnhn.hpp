@@ -95,6 +95,19 @@ void reversed_positions(const ExecSpace& exec, const OffV& offsets, const RevV& 
       });
 }
 
+// out[k] += table[ids[k]] for every row k (the reversed position embeddings added to u).
+template <class ExecSpace, class TV, class IdsV, class OV>
+void add_gathered_rows(const ExecSpace& exec, const TV& table, const IdsV& ids, const OV& out) {
+  parallel_for_2d(exec, "embsr::sgnnhn::add_positions", static_cast<int>(out.extent(0)), static_cast<int>(out.extent(1)),
+                  KOKKOS_LAMBDA(const int k, const int j) { out(k, j) += table(ids(k), j); });
+}
+// out += in, elementwise ([n x d]).
+template <class ExecSpace, class IV, class OV>
+void add_rows(const ExecSpace& exec, const IV& in, const OV& out) {
+  parallel_for_2d(exec, "embsr::sgnnhn::add_rows", static_cast<int>(out.extent(0)), static_cast<int>(out.extent(1)),
+                  KOKKOS_LAMBDA(const int i, const int j) { out(i, j) += in(i, j); });
+}
+
 }  // namespace detail
 
 template <class ExecSpace, class Scalar = float>
@@ -166,10 +179,7 @@ class SGNNHN : public NeuralModel<SGNNHN<ExecSpace, Scalar>, ExecSpace, Scalar, 
     const auto rev = reversed_positions(N);
     detail::reversed_positions(exec, batch.macro_offsets, rev);
     embedding_forward(exec, hf_, batch.macro_alias, u_);
-    const auto u = u_;
-    const auto P = core_.mat(positions_, false);
-    parallel_for_2d(exec, "embsr::sgnnhn::add_positions", static_cast<int>(N), static_cast<int>(d),
-                    KOKKOS_LAMBDA(const int k, const int j) { u(k, j) += P(rev(k), j); });
+    detail::add_gathered_rows(exec, core_.mat(positions_, false), rev, u_);
     soft_attention_readout_forward(exec, batch.macro_offsets, u_, readout(false), x_[S], s_h_, readout_cache_);
     return this->score(batch, s_h_, items, config_.w_k, with_loss);
   }
@@ -212,9 +222,7 @@ class SGNNHN : public NeuralModel<SGNNHN<ExecSpace, Scalar>, ExecSpace, Scalar, 
       Kokkos::deep_copy(exec, dh, dh_prev);
       Kokkos::deep_copy(exec, dx, dx_prev);
     }
-    const auto dh_all = dh0;
-    parallel_for_2d(exec, "embsr::sgnnhn::dh0", static_cast<int>(C), static_cast<int>(d),
-                    KOKKOS_LAMBDA(const int i, const int j) { dh_all(i, j) += dh(i, j); });  // h0 feeds step 0 too
+    detail::add_rows(exec, dh, dh0);  // h0 feeds step 0 too
     star_init_backward(exec, batch, dx, dh0);
     embedding_backward(exec, batch.node_items, dh0, core_.mat(item_, true));
   }
