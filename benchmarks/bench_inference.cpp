@@ -9,6 +9,7 @@
 // served through the session-model interface, as embsr-recommend does; a model that learns by
 // counting is fit on the synthetic sessions first, and the fit is timed (its "training").
 #include <embsr/embsr.hpp>
+#include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
 
 #include <sys/resource.h>
 

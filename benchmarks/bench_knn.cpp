@@ -49,6 +49,7 @@
 //   request (Rng(seed, 1), the same law, sessions never indexed): a prefix, j uniform in [1, L-1]:
 //                    input = macro items 1..j (cut to the last --max-length), target = macro item j+1.
 #include <embsr/embsr.hpp>
+#include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
 
 #include <sys/resource.h>
 #include <time.h>

@@ -17,6 +17,7 @@
 // dropout option get 0.5 as EMBSR.
 // Prints the peak resident set size of the process (getrusage) after the steps.
 #include <embsr/embsr.hpp>
+#include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
 
 #include "kernel_profile.hpp"
 #include "synthetic_sessions.hpp"

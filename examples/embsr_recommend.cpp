@@ -24,6 +24,7 @@
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/load_options.hpp>
 #include <embsr/io/checkpoint.hpp>
+#include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
 #include <embsr/serve/recommender.hpp>
 #include <embsr/serve/request_parser.hpp>
 

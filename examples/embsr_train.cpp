@@ -15,6 +15,7 @@
 // M@20 per epoch, drawn with gnuplot when it is installed).
 #include <embsr/core/memory.hpp>
 #include <embsr/embsr.hpp>
+#include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
 #include <embsr/io/atomic_file.hpp>
 #include <embsr/model/registry.hpp>
 #include <embsr/train/trainer.hpp>

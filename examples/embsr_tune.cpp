@@ -22,6 +22,7 @@
 // status, validation metrics, objective, seconds; rewritten after every trial) and best.json (the
 // best configuration, its validation and test metrics, the test's repeat/explore split).
 #include <embsr/embsr.hpp>
+#include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
 #include <embsr/io/atomic_file.hpp>
 #include <embsr/io/checkpoint.hpp>
 #include <embsr/model/registry.hpp>
