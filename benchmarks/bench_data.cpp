@@ -4,7 +4,10 @@
 //
 // Defaults: the trivago sample in ../shared/data with the paper's trivago settings (support 5, L 50).
 // Prints min and median wall time of load, preprocess and their sum.
-#include <embsr/embsr.hpp>
+#include <embsr/data/jd_loader.hpp>
+#include <embsr/data/preprocess.hpp>
+#include <embsr/data/session_dataset.hpp>
+#include <embsr/data/trivago_loader.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -5,7 +5,12 @@
 // Loads the log(s), applies the paper's preprocessing (item-support filter, target extraction,
 // chronological split, truncation) and prints the paper's Table II columns plus operation counts
 // and session-length percentiles.
-#include <embsr/embsr.hpp>
+// The data headers only: this tool trains nothing, and the whole library costs nvcc half a minute.
+#include <embsr/core/error.hpp>
+#include <embsr/core/types.hpp>
+#include <embsr/data/preprocess.hpp>
+#include <embsr/data/session_dataset.hpp>
+#include <embsr/data/statistics.hpp>
 
 #include "common/dataset_options.hpp"
 #include "common/standard_output.hpp"

@@ -1,7 +1,13 @@
 #pragma once
 // Command-line options shared by the example programs: which log to load and how to preprocess it.
 
-#include <embsr/embsr.hpp>
+#include <embsr/core/error.hpp>
+#include <embsr/data/delimited_loader.hpp>
+#include <embsr/data/jd_loader.hpp>
+#include <embsr/data/load_options.hpp>
+#include <embsr/data/preprocess.hpp>
+#include <embsr/data/session_dataset.hpp>
+#include <embsr/data/trivago_loader.hpp>
 
 #include <CLI/CLI.hpp>
 

@@ -14,7 +14,7 @@ files=("$data/jd_appliances/HUP_Data/JD_Applicances_sample" "$data/jd_appliances
 common=(--format jd "${files[@]}" --min-support 5 --max-length 40 --no-progress)
 
 "$bin/embsr-train" --list-models > "$work/models.txt"
-for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sgnn-dyadic sgnn-abs-self sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr; do
+for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sgnn-dyadic sgnn-abs-self sgnn-self sgnn-seq-self rnn-self sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr; do
   grep -qE "^$name +(gradients|counting) " "$work/models.txt" || fail "--list-models does not list $name"
 done
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <embsr/model/embsr.hpp>
+#include <embsr/model/embsr_spec.hpp>
 #include <embsr/optim/adam.hpp>
 
 #include "exec_spaces.hpp"
@@ -122,6 +123,34 @@ TEMPLATE_LIST_TEST_CASE("model: gradients of every ablation and of the learned [
   check_model_gradients<TestType>(base, 8);
 }
 
+// The paper's Sec. V-D variants (model/config.hpp: use_attention_ops, encoder), each a preset of
+// model/embsr_spec.hpp: the attention over the macro items without operations, and the GRU over
+// [item ; operation] rows in place of the GNN. tiny_examples() repeats items within a session
+// (runs of several operations), so macro and micro positions differ.
+TEMPLATE_LIST_TEST_CASE("model: gradients of the Sec. V-D variants SGNN-Self / SGNN-Seq-Self / RNN-Self",
+                        "[model][gradcheck]", embsr::test::ExecutionSpaces) {
+  auto base = tiny_config();
+  base.gnn_steps = 1;
+  auto apply = [&](auto preset) { decltype(preset)::apply(base); };
+  SECTION("SGNN-Self") { apply(embsr::embsr_presets::SgnnSelf{}); }
+  SECTION("SGNN-Seq-Self, learned next operation, 2 GNN steps") {
+    apply(embsr::embsr_presets::SgnnSeqSelf{});
+    base.next_op = embsr::NextOpMode::Learned;
+    base.gnn_steps = 2;
+  }
+  SECTION("RNN-Self") { apply(embsr::embsr_presets::RnnSelf{}); }
+  SECTION("RNN encoder with the dyadic attention (attention_ops and relations on)") {
+    base.encoder = embsr::SequenceEncoder::Rnn;
+    base.use_run_gru = false;
+  }
+  SECTION("no GNN, attention over the macro items without operations") {
+    base.use_gnn = false;
+    base.use_relations = false;
+    base.use_attention_ops = false;
+  }
+  check_model_gradients<TestType>(base, 8);
+}
+
 TEMPLATE_LIST_TEST_CASE("model: a session's scores do not depend on the rest of its batch", "[model][invariance]",
                         embsr::test::ExecutionSpaces) {
   using Exec = TestType;
@@ -131,6 +160,10 @@ TEMPLATE_LIST_TEST_CASE("model: a session's scores do not depend on the rest of 
     config.use_repeat = true;
     config.repeat_mixture = true;
   }
+  SECTION("SGNN-Self (the attention over the batch seen over its macro items)") {
+    embsr::embsr_presets::SgnnSelf::apply(config);
+  }
+  SECTION("RNN-Self (a GRU over each session's rows)") { embsr::embsr_presets::RnnSelf::apply(config); }
   Model<Exec> model(config);
   const auto set = tiny_examples();
   for (embsr::index_t s = 0; s < static_cast<embsr::index_t>(set.size()); ++s) {
@@ -154,6 +187,8 @@ TEST_CASE("model: every enabled backend computes the same function (float)", "[m
     config.use_repeat = true;
     config.repeat_mixture = true;
   }
+  SECTION("SGNN-Self") { embsr::embsr_presets::SgnnSelf::apply(config); }
+  SECTION("RNN-Self") { embsr::embsr_presets::RnnSelf::apply(config); }
   const auto set = tiny_examples();
   embsr::EMBSR<Host, float> reference(config);
   const auto ref_batch = make_batch<Host::memory_space>(set, all_ids(set));
@@ -207,6 +242,14 @@ TEMPLATE_LIST_TEST_CASE("model: every ablation switch changes the function", "[m
   v = base;
   v.next_op = embsr::NextOpMode::Learned;
   variants.emplace_back("learned next op", v);
+  v = base;
+  v.use_relations = false;
+  v.use_attention_ops = false;
+  variants.emplace_back("no operations in the attention (over the macro items)", v);
+  v = base;
+  v.use_run_gru = false;
+  v.encoder = embsr::SequenceEncoder::Rnn;
+  variants.emplace_back("RNN encoder", v);
   v = base;
   v.use_repeat = true;
   variants.emplace_back("repeat bonus (EMBSR-R)", v);

@@ -13,6 +13,7 @@
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/model/embsr.hpp>
+#include <embsr/model/embsr_spec.hpp>
 
 #include "data_paths.hpp"
 #include "gradcheck.hpp"
@@ -37,13 +38,14 @@ std::string config_json(const embsr::Config& c, bool training, std::uint64_t ste
                 "\"next_op_mode\": \"%s\", \"dropout\": %.17g, \"dropout_seed\": %llu, \"dropout_step\": %llu, "
                 "\"training\": %s, \"use_relations\": %s, \"use_gnn\": %s, \"use_run_gru\": %s, \"use_attention\": %s, "
                 "\"fusion\": \"%s\", \"fixed_beta\": %.17g, \"use_repeat\": %s, \"repeat_buckets\": %d, "
-                "\"repeat_mixture\": %s}\n",
+                "\"repeat_mixture\": %s, \"use_attention_ops\": %s, \"encoder\": \"%s\"}\n",
                 c.d, c.gnn_steps, c.w_k, c.num_items, c.num_ops, c.max_length,
                 c.next_op == embsr::NextOpMode::Given ? "given" : "learned", c.dropout,
                 static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(step), training ? "true" : "false",
                 c.use_relations ? "true" : "false", c.use_gnn ? "true" : "false", c.use_run_gru ? "true" : "false",
                 c.use_attention ? "true" : "false", fusion, c.fixed_beta, c.use_repeat ? "true" : "false",
-                c.repeat_buckets, c.repeat_mixture ? "true" : "false");
+                c.repeat_buckets, c.repeat_mixture ? "true" : "false", c.use_attention_ops ? "true" : "false",
+                c.encoder == embsr::SequenceEncoder::Rnn ? "rnn" : "gnn");
   return buf;
 }
 
@@ -122,6 +124,32 @@ TEST_CASE("oracle: learned [NEXT] operation and the ablations to 1e-9", "[oracle
   SECTION("no operation GRU") { c.use_run_gru = false; }
   SECTION("no relations") { c.use_relations = false; }
   check_against_oracle<double>(c, 12, true, 1e-9);
+}
+
+// The paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 5), as the registry's presets define
+// them: the standard attention over the macro items (SGNN-Self, SGNN-Seq-Self) and the GRU over
+// [item ; operation] rows in place of the GNN (RNN-Self). Real JD sessions repeat items, so the
+// macro positions differ from the micro ones.
+TEST_CASE("oracle: the Sec. V-D variants SGNN-Self / SGNN-Seq-Self / RNN-Self to 1e-9", "[oracle][shared-data]") {
+  auto c = oracle_config();
+  c.gnn_steps = 1;
+  bool training = true;
+  SECTION("SGNN-Self") { embsr::embsr_presets::SgnnSelf::apply(c); }
+  SECTION("SGNN-Seq-Self, eval mode (scores compared)") {
+    embsr::embsr_presets::SgnnSeqSelf::apply(c);
+    training = false;
+  }
+  SECTION("RNN-Self") { embsr::embsr_presets::RnnSelf::apply(c); }
+  SECTION("RNN-Self, learned [NEXT], eval mode") {
+    embsr::embsr_presets::RnnSelf::apply(c);
+    c.next_op = embsr::NextOpMode::Learned;
+    training = false;
+  }
+  SECTION("RNN encoder with the dyadic attention") {
+    c.encoder = embsr::SequenceEncoder::Rnn;
+    c.use_run_gru = false;
+  }
+  check_against_oracle<double>(c, 12, training, 1e-9);
 }
 
 // EMBSR-R (docs/REPEAT.md): the repeat bonus on the logits of the session's items, its five

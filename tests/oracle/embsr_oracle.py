@@ -87,7 +87,9 @@ CONFIG_KEYS = {
 }
 # Keys added after the format was fixed (docs/REPEAT.md): optional, with these defaults, so that
 # exchange directories written before them stay valid. check_config fills them in.
-OPTIONAL_CONFIG_KEYS = {"use_repeat": (bool, False), "repeat_buckets": (int, 10), "repeat_mixture": (bool, False)}
+OPTIONAL_CONFIG_KEYS = {"use_repeat": (bool, False), "repeat_buckets": (int, 10), "repeat_mixture": (bool, False),
+                        # the paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 5)
+                        "use_attention_ops": (bool, True), "encoder": (str, "gnn")}
 
 BATCH_ARRAYS = [
     "micro_offsets", "macro_offsets", "node_offsets", "edge_offsets",
@@ -129,6 +131,12 @@ def check_config(cfg):
         raise OracleError(f"config.json: repeat_buckets {cfg['repeat_buckets']} < 1")
     if cfg["repeat_mixture"] and not cfg["use_repeat"]:
         raise OracleError("config.json: repeat_mixture needs use_repeat (the mixture scores the session's items with r)")
+    if cfg["encoder"] not in ("gnn", "rnn"):
+        raise OracleError(f"config.json: encoder '{cfg['encoder']}' is not 'gnn' or 'rnn'")
+    if cfg["use_relations"] and not cfg["use_attention_ops"]:
+        raise OracleError("config.json: use_relations needs use_attention_ops")
+    if cfg["encoder"] == "rnn" and not (cfg["use_gnn"] and not cfg["use_run_gru"] and not cfg["use_repeat"]):
+        raise OracleError("config.json: encoder 'rnn' needs use_gnn, and neither use_run_gru nor use_repeat")
     return cfg
 
 
@@ -140,6 +148,8 @@ def all_param_shapes(cfg):
         "op_embedding": (O + 1, d),
         "run_gru.W_ih": (3 * d, d), "run_gru.W_hh": (3 * d, d),
         "run_gru.b_ih": (1, 3 * d), "run_gru.b_hh": (1, 3 * d),
+        # RNN-Self: a GRU over [item ; operation] rows
+        "rnn.W_ih": (3 * d, 2 * d), "rnn.W_hh": (3 * d, d), "rnn.b_ih": (1, 3 * d), "rnn.b_hh": (1, 3 * d),
     }
     for s in range(cfg["gnn_steps"]):
         shapes.update({
@@ -175,7 +185,9 @@ def all_param_shapes(cfg):
 def used_param_names(cfg):
     """The parameters the forward pass reads under this config (the rest get zero gradients)."""
     names = ["item_embedding", "op_embedding"]
-    if cfg["use_gnn"]:
+    if cfg["encoder"] == "rnn":
+        names += ["rnn.W_ih", "rnn.W_hh", "rnn.b_ih", "rnn.b_hh"]
+    elif cfg["use_gnn"]:
         if cfg["use_run_gru"] and cfg["gnn_steps"] > 0:  # h~ only feeds the GGNN messages
             names += ["run_gru.W_ih", "run_gru.W_hh", "run_gru.b_ih", "run_gru.b_hh"]
         for s in range(cfg["gnn_steps"]):
@@ -364,18 +376,25 @@ def linear(x, W, b):
     return x @ W.t() + b.reshape(-1)
 
 
-def run_gru_last_state(P, op_rows):
-    """MODEL.md 3.1: last hidden state of a PyTorch-convention GRU over op embeddings, h0 = 0."""
-    W_ih, W_hh, b_ih, b_hh = P["run_gru.W_ih"], P["run_gru.W_hh"], P["run_gru.b_ih"], P["run_gru.b_hh"]
-    d = op_rows.shape[1]
+def gru_states(P, prefix, rows):
+    """Every hidden state of a PyTorch-convention GRU (parameters prefix.W_ih ...) over rows, h0 = 0."""
+    W_ih, W_hh, b_ih, b_hh = P[prefix + ".W_ih"], P[prefix + ".W_hh"], P[prefix + ".b_ih"], P[prefix + ".b_hh"]
+    d = W_hh.shape[1]
     h = torch.zeros(d, dtype=DTYPE)
-    for x in op_rows:
+    states = []
+    for x in rows:
         gi, gh = linear(x, W_ih, b_ih), linear(h, W_hh, b_hh)
         r = torch.sigmoid(gi[:d] + gh[:d])
         z = torch.sigmoid(gi[d:2 * d] + gh[d:2 * d])
         n = torch.tanh(gi[2 * d:] + r * gh[2 * d:])
         h = (1 - z) * n + z * h
-    return h
+        states.append(h)
+    return torch.stack(states)
+
+
+def run_gru_last_state(P, op_rows):
+    """MODEL.md 3.1: last hidden state of a PyTorch-convention GRU over op embeddings, h0 = 0."""
+    return gru_states(P, "run_gru", op_rows)[-1]
 
 
 def ggnn_step(P, s, h, hrun, src, dst, src_macro, dst_macro, in_lists, out_lists):
@@ -493,7 +512,10 @@ def forward(cfg, P, bt):
 
         # Section 3: sequential-pattern encoder.
         h0 = E[torch.as_tensor(bt["node_items"][c0:c1])]  # [c x d]
-        if cfg["use_gnn"]:
+        if cfg["encoder"] == "rnn":  # RNN-Self (Sec. V-D): a GRU over [item ; operation] of the micro-behaviors
+            rows = torch.cat([E[torch.as_tensor(bt["micro_items"][m0:m1])], Op[micro_ops]], dim=1)  # [t x 2d]
+            hf, star = gru_states(P, "rnn", rows), h0.mean(dim=0)  # hf: one state per micro-behavior
+        elif cfg["use_gnn"]:
             if cfg["use_run_gru"] and cfg["gnn_steps"] > 0:
                 hrun = torch.stack([run_gru_last_state(P, Op[torch.as_tensor(bt["micro_ops"][bt["run_begin"][k]:
                                                                                               bt["run_end"][k]])])
@@ -518,8 +540,16 @@ def forward(cfg, P, bt):
             hf, star = h0, h0.mean(dim=0)
 
         # Section 4: dyadic relational encoder (only query position 0 is needed).
-        x0 = star + Op[op0]
-        xs = hf[micro_node] + Op[micro_ops]  # [t x d], positions 1..t
+        if cfg["use_attention_ops"]:
+            x0 = star + Op[op0]
+            states = hf if cfg["encoder"] == "rnn" else hf[micro_node]
+            xs = states + Op[micro_ops]  # [t x d], positions 1..t
+        elif cfg["encoder"] == "rnn":  # RNN-Self: the GRU's states, no operation embedding
+            x0, xs = star, hf
+        else:  # SGNN-Self / SGNN-Seq-Self: one position per macro item, no operation embedding
+            x0 = star
+            xs = hf[torch.as_tensor(bt["macro_alias"][k0:k1] - c0)]  # [n x d], positions 1..n
+        t = xs.shape[0]
         x_t = xs[-1]
         if cfg["use_attention"]:
             X = torch.cat([x0[None, :], xs], dim=0)             # [t+1 x d]

@@ -193,6 +193,20 @@ def check_layers():
         ref = gru(xs[:, None, :])[1].reshape(-1)
     got = oracle.run_gru_last_state(params, xs)
     assert torch.allclose(got, ref, rtol=1e-13, atol=1e-14), "run GRU differs from torch.nn.GRU"
+    # RNN-Self's GRU: every state, over [item ; operation] rows of width 2d.
+    rnn = {n: torch.randn(s, generator=gen, dtype=DTYPE) * 0.5
+           for n, s in {"rnn.W_ih": (3 * d, 2 * d), "rnn.W_hh": (3 * d, d), "rnn.b_ih": (1, 3 * d),
+                        "rnn.b_hh": (1, 3 * d)}.items()}
+    rows = torch.randn(6, 2 * d, generator=gen, dtype=DTYPE)
+    gru2 = torch.nn.GRU(2 * d, d).double()
+    with torch.no_grad():
+        gru2.weight_ih_l0.copy_(rnn["rnn.W_ih"])
+        gru2.weight_hh_l0.copy_(rnn["rnn.W_hh"])
+        gru2.bias_ih_l0.copy_(rnn["rnn.b_ih"].reshape(-1))
+        gru2.bias_hh_l0.copy_(rnn["rnn.b_hh"].reshape(-1))
+        ref_states = gru2(rows[:, None, :])[0][:, 0, :]
+    assert torch.allclose(oracle.gru_states(rnn, "rnn", rows), ref_states, rtol=1e-13, atol=1e-14), \
+        "RNN-Self's GRU states differ from torch.nn.GRU"
 
     # GGNN update (1-z) h + z n == GRUCell (convention (1-z') n + z' h) with the z gate negated
     # (sigmoid(-x) = 1 - sigmoid(x)). One node with one in-edge and one out-edge.
@@ -246,6 +260,13 @@ CONFIGS = {  # each option of the config is exercised by at least one entry
                                               "gnn_steps": 1},
     "EMBSR-R mixture learned [NEXT], NG, eval": {"use_repeat": True, "repeat_mixture": True, "repeat_buckets": 2,
                                                  "next_op_mode": "learned", "use_gnn": False, "training": False},
+    # The paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 5).
+    "SGNN-Self (attention over macro items, no operations)": {"use_run_gru": False, "use_relations": False,
+                                                             "use_attention_ops": False, "gnn_steps": 1},
+    "SGNN-Seq-Self": {"use_relations": False, "use_attention_ops": False, "gnn_steps": 1},
+    "RNN-Self": {"encoder": "rnn", "use_run_gru": False, "use_relations": False, "use_attention_ops": False},
+    "RNN encoder, dyadic attention, learned [NEXT]": {"encoder": "rnn", "use_run_gru": False,
+                                                      "next_op_mode": "learned"},
 }
 
 
@@ -304,6 +325,10 @@ def check_batch_independence():
                                             repeat_buckets=4))
     check_batch_independence_of(base_config(training=False, num_items=9, max_length=10, use_repeat=True,
                                             repeat_buckets=4, repeat_mixture=True))
+    check_batch_independence_of(base_config(training=False, num_items=9, max_length=10, use_run_gru=False,
+                                            use_relations=False, use_attention_ops=False))
+    check_batch_independence_of(base_config(training=False, num_items=9, max_length=10, encoder="rnn",
+                                            use_run_gru=False, use_relations=False, use_attention_ops=False))
 
 
 def check_batch_independence_of(cfg):

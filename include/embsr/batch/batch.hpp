@@ -231,6 +231,25 @@ Batch<MemorySpace> to_memory_space(const HostBatch& host) {
   return batch;
 }
 
+// The batch seen over its macro items: they stand in the place of the micro-behaviors
+// (micro_offsets = macro_offsets, micro_items = macro_items, micro_alias = macro_alias, T = N,
+// max_micro = max_macro), and there are no operations (micro_ops is empty). For a layer that runs
+// over a session's positions and must see each macro item once and no operation (EMBSR's attention
+// in the SGNN-Self variants, model/config.hpp use_attention_ops). Shares the arrays: nothing is copied.
+template <class MemorySpace>
+Batch<MemorySpace> batch_over_macro_items(const Batch<MemorySpace>& batch) {
+  Batch<MemorySpace> view;
+  detail::for_each_batch_array(view, batch, [](const char*, auto& dst, const auto& src) { dst = src; });
+  view.sizes = batch.sizes;
+  view.micro_offsets = batch.macro_offsets;
+  view.micro_items = batch.macro_items;
+  view.micro_alias = batch.macro_alias;
+  view.micro_ops = typename Batch<MemorySpace>::array_type();
+  view.sizes.num_micro = batch.sizes.num_macro;
+  view.sizes.max_micro = batch.sizes.max_macro;
+  return view;
+}
+
 // Copies a Batch back to the host (tests, debugging, the error messages of validate_batch).
 template <class MemorySpace>
 HostBatch to_host(const Batch<MemorySpace>& batch) {

@@ -8,6 +8,9 @@
 //   e_j = q . v_j / sqrt(d),  alpha = softmax_j(e),  z = sum_j alpha_j v_j
 //   f   = W_2 relu(W_1 z + b_1) + b_2,  y = z + dropout_1(f),  out = LayerNorm(y) (gamma, beta, eps 1e-5)
 // Position ids count from the session's start: p_0 = 0 is the star's dedicated row, p_j = j.
+// Without relations the layer reads no operation of the batch, so it also runs over a batch seen
+// over its macro items (batch/batch.hpp, batch_over_macro_items): positions 1..n_b are then the
+// session's macro items (the standard self-attention of the paper's SGNN-Self variants).
 // The relation term is read straight from the [(O+1)^2 x d] table: no [t x t x d] tensor exists,
 // only per-session [t_b + 1] score / weight vectors (ragged [T + B], session b at micro_offsets[b] + b).
 
@@ -118,11 +121,13 @@ AttentionDims attention_check(const char* fn, const Batch<MemorySpace>& batch, c
   if (batch.micro_offsets.extent(0) == 0) throw InvalidArgument(f + "empty batch (micro_offsets not uploaded)");
   AttentionDims dims;
   dims.B = static_cast<index_t>(batch.micro_offsets.extent(0) - 1);
-  dims.T = static_cast<index_t>(batch.micro_ops.extent(0));
+  dims.T = batch.sizes.num_micro;
   dims.d = static_cast<index_t>(xs.extent(1));
   const auto B = static_cast<std::size_t>(dims.B), T = static_cast<std::size_t>(dims.T),
              d = static_cast<std::size_t>(dims.d);
-  if (batch.sizes.num_sessions != dims.B || batch.sizes.num_micro != dims.T)
+  // The operations are read by the relation term only: a batch over macro items has none
+  // (batch/batch.hpp, batch_over_macro_items).
+  if (batch.sizes.num_sessions != dims.B || (opt.use_relations && batch.micro_ops.extent(0) != T))
     throw InvalidArgument(f + "batch.sizes does not describe the batch's arrays");
   require_length(fn, "op0", op0, B);
   require_shape(fn, "xs", xs, B, d);

@@ -15,6 +15,12 @@ enum class NextOpMode {
   Learned  // position 0 carries a learned [NEXT] operation (its id is num_ops): no look at the label
 };
 
+// What encodes the session's sequence before the attention (with use_gnn).
+enum class SequenceEncoder {
+  Gnn,  // MODEL.md 3: the star GNN over the multigraph, with the operation GRU on its edges
+  Rnn   // RNN-Self (paper Sec. V-D): a GRU over each session's [item ; operation] embeddings
+};
+
 enum class FusionMode {
   Gate,   // eq. 18: beta = sigmoid(W_f [z ; x_t] + b_f)
   Mlp,    // EMBSR-NF: m = W [z ; x_t] + b
@@ -39,6 +45,12 @@ struct Config {
   bool use_gnn = true;         // false: EMBSR-NG (no GNN, no operation GRU)
   bool use_run_gru = true;     // false: no operation GRU (run states are zero)
   bool use_relations = true;   // false: absolute operation embeddings with standard attention
+  // false: no operation embedding in the attention's inputs or query (SGNN-Self, SGNN-Seq-Self and
+  // RNN-Self of the paper's Sec. V-D: a standard self-attention). With the GNN (or without an
+  // encoder) the attention then runs over the session's macro items, each item once: over its
+  // micro-behaviors it would repeat an item once per operation and so still see the runs' lengths.
+  bool use_attention_ops = true;
+  SequenceEncoder encoder = SequenceEncoder::Gnn;  // with use_gnn
   FusionMode fusion = FusionMode::Gate;
   double fixed_beta = 0.5;     // with FusionMode::Fixed
   // EMBSR-R (docs/REPEAT.md): a repeat score r_c for each of the session's own items, added to its
@@ -65,6 +77,13 @@ struct Config {
       fail("init_std must be finite and > 0, got " + std::to_string(init_std));
     if (use_repeat && (repeat_buckets < 1 || repeat_buckets > (1 << 20)))
       fail("repeat_buckets must be in [1, 2^20], got " + std::to_string(repeat_buckets));
+    if (use_relations && !use_attention_ops)
+      fail("relations need attention_ops = true (the dyadic encoding is an encoding of operations)");
+    if (encoder == SequenceEncoder::Rnn) {
+      if (!use_gnn) fail("encoder = rnn replaces the GNN: it needs gnn = true (gnn = false leaves no encoder at all)");
+      if (use_run_gru) fail("encoder = rnn reads the operations itself: it needs run_gru = false");
+      if (use_repeat) fail("repeat needs the GNN's node states: it does not run with encoder = rnn");
+    }
     if (repeat_mixture && !use_repeat) fail("repeat_mixture needs repeat = true (the mixture scores the session's items with the repeat path)");
     if (fusion == FusionMode::Fixed && !(fixed_beta >= 0 && fixed_beta <= 1))
       fail("fixed_beta must be in [0, 1], got " + std::to_string(fixed_beta));

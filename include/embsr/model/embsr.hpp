@@ -15,6 +15,11 @@
 //   z[B]    = operation-aware attention, query position 0       attention (4.2; z = star_S without attention)
 //   m[B]    = fusion(z, xt)                                     fusion (5: gate, fixed beta or MLP)
 //   r[C]    = repeat scores of the session's items (EMBSR-R)     repeat (docs/REPEAT.md; use_repeat only)
+// The paper's Section V-D variants change two things (model/config.hpp):
+//   encoder = rnn (RNN-Self): in place of the GNN, hf[T] = GRU over each session's rows
+//     [item_embedding[micro_items] ; eo] (sequence_gru); the inputs read hf row for row, the star is star0
+//   attention_ops = false (SGNN-Self, SGNN-Seq-Self, RNN-Self): no operation embedding in xm or xs; with
+//     the GNN the inputs and the attention run over the batch seen over its macro items (each item once)
 //   scores  = w_k m^ . E^ (+ r on the session's items); loss = CE   scoring (5)
 //   with repeat_mixture instead: gamma[B] = gate(m, op0), scores = log P of the gated mixture of a
 //   softmax over r and one over the other items' w_k m^ . E^; loss = -log P   repeat_gate, repeat_mixture
@@ -45,6 +50,7 @@
 #include <embsr/layers/repeat.hpp>
 #include <embsr/layers/repeat_mixture.hpp>
 #include <embsr/layers/scoring.hpp>
+#include <embsr/layers/sequence_gru.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/layers/top_k.hpp>
 #include <embsr/model/config.hpp>
@@ -193,7 +199,9 @@ class EMBSR {
     };
     id_.item = id("item_embedding");
     id_.op = id("op_embedding");
-    if (config_.use_gnn) {
+    if (rnn_encoder()) {
+      id_.rnn = gru_ids("rnn");
+    } else if (config_.use_gnn) {
       if (config_.use_run_gru) id_.run_gru = gru_ids("run_gru");
       for (int s = 0; s < config_.gnn_steps; ++s) {
         const std::string g = "ggnn" + std::to_string(s), st = "star" + std::to_string(s) + ".";
@@ -249,7 +257,7 @@ class EMBSR {
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   struct Ids {
     std::size_t item = kNone, op = kNone;
-    GruIds run_gru;
+    GruIds run_gru, rnn;
     std::vector<GgnnIds> ggnn;
     std::vector<StarIds> star;
     std::size_t W_g = kNone, b_g = kNone;
@@ -318,8 +326,22 @@ class EMBSR {
                                                                 : FusionKind::Fixed;
     return FusionOptions{kind, config_.fixed_beta};
   }
+  bool rnn_encoder() const { return config_.use_gnn && config_.encoder == SequenceEncoder::Rnn; }
+  bool gnn_encoder() const { return config_.use_gnn && config_.encoder == SequenceEncoder::Gnn; }
   InputsOptions inputs_options() const {
-    return InputsOptions{config_.next_op == NextOpMode::Given, config_.num_ops};  // [NEXT] = num_ops
+    InputsOptions o;
+    o.next_op_given = config_.next_op == NextOpMode::Given;
+    o.next_op_id = config_.num_ops;  // [NEXT] = num_ops
+    o.operations = config_.use_attention_ops;
+    o.states_per_row = rnn_encoder();
+    return o;
+  }
+  // The batch the inputs and the attention run over: the batch itself, or (attention without
+  // operations over node states) the batch seen over its macro items, so that each item counts once.
+  const batch_type& positions_batch(const batch_type& batch) {
+    if (config_.use_attention_ops || rnn_encoder()) return batch;
+    macro_view_ = batch_over_macro_items(batch);
+    return macro_view_;
   }
   AttentionOptions attention_options(bool training) const {
     AttentionOptions o;
@@ -339,13 +361,20 @@ class EMBSR {
     training_ = training;
     auto& a = act_;
     a.resize(batch.sizes, config_);
+    const batch_type& positions = positions_batch(batch);
     const auto S = static_cast<std::size_t>(config_.gnn_steps);
 
     // Sequential-pattern encoder (3).
     embedding_forward(exec_, params_.value(id_.op), batch.micro_ops, a.eo);
     embedding_forward(exec_, params_.value(id_.item), batch.node_items, a.h[0]);
     star_init_forward(exec_, batch, a.h[0], a.star[0]);
-    if (config_.use_gnn) {
+    if (rnn_encoder()) {
+      // RNN-Self: hf[T] = GRU over [item ; operation] embeddings of each session's micro-behaviors.
+      const auto d = static_cast<int>(config_.d);
+      embedding_forward(exec_, params_.value(id_.item), batch.micro_items, detail::embsr_columns(a.xrnn, 0, d));
+      embedding_forward(exec_, params_.value(id_.op), batch.micro_ops, detail::embsr_columns(a.xrnn, d, 2 * d));
+      sequence_gru_forward(exec_, batch.micro_offsets, a.xrnn, gru(id_.rnn, false), a.hf, rnn_cache_);
+    } else if (config_.use_gnn) {
       if (config_.use_run_gru) run_gru_forward(exec_, batch, a.eo, gru(id_.run_gru, false), a.hrun, run_gru_cache_);
       else Kokkos::deep_copy(exec_, a.hrun, Scalar(0));
       for (std::size_t s = 0; s < S; ++s) {
@@ -357,10 +386,10 @@ class EMBSR {
       highway_forward(exec_, a.h[0], a.h[S], highway(false), a.hf, highway_cache_);
     }
     // Dyadic relational encoder (4).
-    inputs_forward(exec_, batch, inputs_options(), params_.value(id_.op), a.eo, a.hf, a.star_last, a.op0, a.xm, a.xs,
-                   a.xt);
+    inputs_forward(exec_, positions, inputs_options(), params_.value(id_.op), a.eo, a.hf, a.star_last, a.op0, a.xm,
+                   a.xs, a.xt);
     if (config_.use_attention)
-      attention_forward(exec_, batch, a.op0, a.xs, a.xm, attention(false), attention_options(training), a.z,
+      attention_forward(exec_, positions, a.op0, a.xs, a.xm, attention(false), attention_options(training), a.z,
                         attention_cache_);
     // Fusion, scoring, loss (5).
     fusion_forward(exec_, a.z, a.xt, fusion(false), fusion_options(), a.m, fusion_cache_);
@@ -392,6 +421,7 @@ class EMBSR {
     g.resize(batch.sizes, config_);
     g.zero(exec_, config_);
     const auto S = static_cast<std::size_t>(config_.gnn_steps);
+    const batch_type& positions = positions_batch(batch);
 
     // Fusion, scoring, loss (5).
     if (config_.repeat_mixture) {
@@ -408,11 +438,18 @@ class EMBSR {
     fusion_backward(exec_, a.z, a.xt, fusion(false), fusion_options(), fusion_cache_, g.dm, g.dz, g.dxt, fusion(true));
     // Dyadic relational encoder (4). Without attention z is the star, and g.dz is g.dstar.
     if (config_.use_attention)
-      attention_backward(exec_, batch, a.op0, a.xs, a.xm, attention(false), attention_options(training_), attention_cache_,
-                         g.dz, g.dxs, g.dxm, attention(true));
-    inputs_backward(exec_, batch, a.op0, g.dxt, g.dxm, g.dxs, g.dstar, params_.grad(id_.op), g.deo, g.dhf);
+      attention_backward(exec_, positions, a.op0, a.xs, a.xm, attention(false), attention_options(training_),
+                         attention_cache_, g.dz, g.dxs, g.dxm, attention(true));
+    inputs_backward(exec_, positions, inputs_options(), a.op0, g.dxt, g.dxm, g.dxs, g.dstar, params_.grad(id_.op), g.deo,
+                    g.dhf);
     // Sequential-pattern encoder (3).
-    if (config_.use_gnn) {
+    if (rnn_encoder()) {
+      const auto d = static_cast<int>(config_.d);
+      sequence_gru_backward(exec_, batch.micro_offsets, a.xrnn, gru(id_.rnn, false), rnn_cache_, g.dhf, g.dxrnn,
+                            gru(id_.rnn, true));
+      embedding_backward(exec_, batch.micro_items, detail::embsr_columns(g.dxrnn, 0, d), params_.grad(id_.item));
+      embedding_backward(exec_, batch.micro_ops, detail::embsr_columns(g.dxrnn, d, 2 * d), params_.grad(id_.op));
+    } else if (config_.use_gnn) {
       highway_backward(exec_, a.h[0], a.h[S], highway(false), highway_cache_, g.dhf, g.dh0, g.dh, highway(true));
       for (std::size_t s = S; s-- > 0;) {  // g.dh, g.dstar: dL/dh[s+1], dL/dstar[s+1] -> dL/dh[s], dL/dstar[s]
         const int step = static_cast<int>(s);
@@ -448,6 +485,8 @@ class EMBSR {
   EmbsrGradients<Scalar, M> grads_;
   // Layer caches.
   RunGruCache<Scalar, M> run_gru_cache_;
+  SequenceGruCache<Scalar, M> rnn_cache_;
+  batch_type macro_view_;  // the batch over its macro items (positions_batch), of the last forward
   std::vector<GgnnCache<Scalar, M>> ggnn_cache_;
   std::vector<StarCache<Scalar, M>> star_cache_;
   HighwayCache<Scalar, M> highway_cache_;

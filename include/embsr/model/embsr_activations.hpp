@@ -5,6 +5,9 @@
 // loop stops allocating once batches stop growing. Sizes: B sessions, T micro-behaviors, N macro
 // items, C nodes (distinct items), S = Config::gnn_steps, d = Config::d.
 // Only the fields the configuration uses are sized (the GNN's without use_gnn, z without attention).
+// R is the number of attention positions: T, or N when the attention runs over macro items
+// (use_attention_ops off with the GNN or without an encoder; model/config.hpp). With the RNN encoder
+// (RNN-Self) hf holds one row per micro-behavior: [T x d] instead of [C x d].
 
 #include <cstddef>
 #include <utility>
@@ -19,6 +22,25 @@
 
 namespace embsr {
 
+namespace detail {
+
+inline bool embsr_rnn_encoder(const Config& config) {
+  return config.use_gnn && config.encoder == SequenceEncoder::Rnn;
+}
+// R, the attention's positions: the micro-behaviors, or the macro items (each item once) when the
+// attention reads node states without operations.
+inline std::size_t embsr_positions(const BatchSizes& sizes, const Config& config) {
+  const bool macro = !config.use_attention_ops && !embsr_rnn_encoder(config);
+  return static_cast<std::size_t>(macro ? sizes.num_macro : sizes.num_micro);
+}
+// Columns [c0, c1) of a matrix, as a strided view (RNN-Self's two input blocks).
+template <class Mat>
+auto embsr_columns(const Mat& m, int c0, int c1) {
+  return Kokkos::subview(m, Kokkos::ALL, std::make_pair(c0, c1));
+}
+
+}  // namespace detail
+
 template <class Scalar, class MemorySpace>
 struct EmbsrActivations {
   using matrix = MatRef<Scalar, MemorySpace>;
@@ -31,8 +53,9 @@ struct EmbsrActivations {
   std::vector<matrix> hhat;             // S x [C x d]    GGNN output of step s (3.3); GNN only
   std::vector<matrix> star;             // S+1 x [B x d]  star[0] = mean of h[0], star[s+1] after step s (3.4)
   matrix star_last;                     // [B x d]   star[S] (star[0] without the GNN)
-  matrix hf;                            // [C x d]   highway output (3.5; h[0] without the GNN)
-  matrix xm;                            // [T x d]   hf[micro_alias] + eo (4.1)
+  matrix hf;                            // [C x d]   highway output (3.5; h[0] without the GNN); RNN: [T x d]
+  matrix xrnn;                          // [T x 2d]  [item_embedding[micro_items] ; eo], the RNN's input; RNN only
+  matrix xm;                            // [R x d]   hf[micro_alias] + eo (4.1)
   matrix xs;                            // [B x d]   star_last + op_embedding[op0] (4.1)
   matrix xt;                            // [B x d]   xm of each session's last micro-behavior (5)
   matrix z;                             // [B x d]   attention output z'_0 (4.2; star_last without attention)
@@ -59,7 +82,10 @@ struct EmbsrActivations {
     star[0] = ensure(star_storage[0], B, d, "embsr::model::star0");
     star_last = star[0];
     hf = h[0];
-    if (config.use_gnn) {
+    if (detail::embsr_rnn_encoder(config)) {
+      xrnn = ensure(xrnn_storage, T, 2 * d, "embsr::model::xrnn");
+      hf = ensure(hf_storage, T, d, "embsr::model::hf");
+    } else if (config.use_gnn) {
       hrun = ensure(hrun_storage, N, d, "embsr::model::hrun");
       for (std::size_t s = 0; s < S; ++s) {
         hhat[s] = ensure(hhat_storage[s], C, d, "embsr::model::hhat");
@@ -69,7 +95,7 @@ struct EmbsrActivations {
       star_last = star[S];
       hf = ensure(hf_storage, C, d, "embsr::model::hf");
     }
-    xm = ensure(xm_storage, T, d, "embsr::model::xm");
+    xm = ensure(xm_storage, detail::embsr_positions(sizes, config), d, "embsr::model::xm");
     xs = ensure(xs_storage, B, d, "embsr::model::xs");
     z = config.use_attention ? ensure(z_storage, B, d, "embsr::model::z") : star_last;  // EMBSR-NS: z is the star
     xt = ensure(xt_storage, B, d, "embsr::model::xt");
@@ -81,8 +107,8 @@ struct EmbsrActivations {
  private:
   Vec<Scalar, MemorySpace> repeat_storage, gate_storage;
   Kokkos::View<int*, MemorySpace> op0_storage;
-  Mat<Scalar, MemorySpace> eo_storage, hrun_storage, hf_storage, xm_storage, xs_storage, z_storage, xt_storage,
-      m_storage;
+  Mat<Scalar, MemorySpace> eo_storage, hrun_storage, hf_storage, xrnn_storage, xm_storage, xs_storage, z_storage,
+      xt_storage, m_storage;
   std::vector<Mat<Scalar, MemorySpace>> h_storage, hhat_storage, star_storage;
 };
 
@@ -94,11 +120,12 @@ struct EmbsrGradients {
   matrix dm;          // [B x d]  dL/dm (from the scoring)
   matrix dz;          // [B x d]  dL/dz (the same view as dstar without attention: z is the star)
   matrix dxt;         // [B x d]  dL/dxt
-  matrix dxm;         // [T x d]  dL/dxm
+  matrix dxm;         // [R x d]  dL/dxm
   matrix dxs;         // [B x d]  dL/dxs
   matrix dstar;       // [B x d]  dL/dstar[s], walking back from s = S to s = 0
   matrix deo;         // [T x d]  dL/deo (from the inputs and the run GRU)
-  matrix dhf;         // [C x d]  dL/dhf
+  matrix dhf;         // [C x d]  dL/dhf ([T x d] with the RNN encoder)
+  matrix dxrnn;       // [T x 2d] dL/dxrnn; RNN only
   matrix dh0;         // [C x d]  dL/dh[0]
   matrix dh;          // [C x d]  dL/dh[s+1], walking back; GNN only
   matrix dhrun;       // [N x d]  dL/dhrun; GNN only
@@ -116,12 +143,15 @@ struct EmbsrGradients {
     dstar = ensure(dstar_storage, B, d, "embsr::model::dstar");
     dz = config.use_attention ? ensure(dz_storage, B, d, "embsr::model::dz") : dstar;
     dxt = ensure(dxt_storage, B, d, "embsr::model::dxt");
-    dxm = ensure(dxm_storage, T, d, "embsr::model::dxm");
+    dxm = ensure(dxm_storage, detail::embsr_positions(sizes, config), d, "embsr::model::dxm");
     dxs = ensure(dxs_storage, B, d, "embsr::model::dxs");
     deo = ensure(deo_storage, T, d, "embsr::model::deo");
-    dhf = ensure(dhf_storage, C, d, "embsr::model::dhf");
+    const bool rnn = detail::embsr_rnn_encoder(config);
+    dhf = ensure(dhf_storage, rnn ? T : C, d, "embsr::model::dhf");
     dh0 = ensure(dh0_storage, C, d, "embsr::model::dh0");
-    if (config.use_gnn) {
+    if (rnn) {
+      dxrnn = ensure(dxrnn_storage, T, 2 * d, "embsr::model::dxrnn");
+    } else if (config.use_gnn) {
       dh = ensure(dh_storage, C, d, "embsr::model::dh");
       dhrun = ensure(dhrun_storage, N, d, "embsr::model::dhrun");
       dhhat = ensure(dhhat_storage, C, d, "embsr::model::dhhat");
@@ -136,13 +166,15 @@ struct EmbsrGradients {
   template <class ExecSpace>
   void zero(const ExecSpace& exec, const Config& config) const {
     for (const matrix* g : {&dm, &dz, &dxt, &dxm, &dxs, &dstar, &deo, &dhf, &dh0}) Kokkos::deep_copy(exec, *g, Scalar(0));
-    if (config.use_gnn)
+    if (detail::embsr_rnn_encoder(config)) Kokkos::deep_copy(exec, dxrnn, Scalar(0));
+    else if (config.use_gnn)
       for (const matrix* g : {&dh, &dhrun}) Kokkos::deep_copy(exec, *g, Scalar(0));
   }
 
  private:
   Mat<Scalar, MemorySpace> dm_storage, dz_storage, dxt_storage, dxm_storage, dxs_storage, dstar_storage, deo_storage,
-      dhf_storage, dh0_storage, dh_storage, dhrun_storage, dhhat_storage, dh_prev_storage, dstar_prev_storage;
+      dhf_storage, dh0_storage, dh_storage, dhrun_storage, dhhat_storage, dh_prev_storage, dstar_prev_storage,
+      dxrnn_storage;
   Vec<Scalar, MemorySpace> drepeat_storage, dgate_storage;
 };
 

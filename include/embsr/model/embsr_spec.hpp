@@ -15,6 +15,13 @@
 //                  GRU, with the dyadic operation encoding of the attention
 //   sgnn-abs-self  SGNN-Abs-Self (Sec. V-E, Fig. 5): the same with absolute operation embeddings in a
 //                  standard self-attention instead of the dyadic encoding
+//   sgnn-self      SGNN-Self (Sec. V-D, Fig. 4): the star GNN over macro items, no operation GRU, and a
+//                  standard self-attention over the macro items: no micro-behavior information
+//   sgnn-seq-self  SGNN-Seq-Self (Sec. V-D, Fig. 4): SGNN-Self with the operation GRU on the GNN's edges
+//   rnn-self       RNN-Self (Sec. V-D, Fig. 4): SGNN-Self with a GRU over [item ; operation] embeddings
+//                  in place of the whole GNN layer
+// Where Sec. V is silent (the variants' query and last-item vector), the variants keep EMBSR's own
+// choices: model/config.hpp (use_attention_ops, encoder) and docs/GRAPH_MODELS.md section 5.
 
 #include <cstdint>
 #include <string>
@@ -47,6 +54,8 @@ inline ModelOptions embsr_options(const Config& c) {
   o.set("gnn", c.use_gnn);
   o.set("run_gru", c.use_run_gru);
   o.set("relations", c.use_relations);
+  o.set("attention_ops", c.use_attention_ops);
+  o.set("encoder", c.encoder == SequenceEncoder::Gnn ? "gnn" : "rnn");
   o.set("fusion", c.fusion == FusionMode::Gate ? "gate" : c.fusion == FusionMode::Mlp ? "mlp" : "fixed");
   o.set("fixed_beta", c.fixed_beta);
   o.set("repeat", c.use_repeat);
@@ -67,7 +76,7 @@ inline std::vector<OptionSpec> embsr_option_specs(const Config& defaults) {
   // machine searches in minutes: d 16-64 log-uniform (the default 100 costs too much per trial
   // there; fix --option d=100 to keep it), one or two GNN steps (default 1), dropout 0-0.5, w_k
   // 8-20 around the default 12. The architecture switches (next_op, attention, gnn, run_gru,
-  // relations, fusion) are the presets' business; init_std, seed and fixed_beta are not tuned.
+  // relations, attention_ops, encoder, fusion) are the presets' business; init_std, seed and fixed_beta are not tuned.
   const std::vector<OptionSpec> own = {
       {"d", OptionKind::Integer, text("d"), "embedding size", {}, false, true, search_range(16, 64, true)},
       {"gnn_steps", OptionKind::Integer, text("gnn_steps"), "GGNN + star steps", {}, false, true, search_range(1, 2)},
@@ -85,6 +94,12 @@ inline std::vector<OptionSpec> embsr_option_specs(const Config& defaults) {
       {"run_gru", OptionKind::Boolean, text("run_gru"), "operation GRU (off: zero run states)", {}, false, true, {}},
       {"relations", OptionKind::Boolean, text("relations"), "dyadic relation embeddings (off: absolute operations)", {},
        false, true, {}},
+      {"attention_ops", OptionKind::Boolean, text("attention_ops"),
+       "operation embeddings in the attention (off: none, and the attention runs over the macro items)", {}, false, true,
+       {}},
+      {"encoder", OptionKind::Choice, text("encoder"),
+       "sequence encoder with gnn=true: the star GNN (gnn) or a GRU over [item ; operation] (rnn, RNN-Self)",
+       {"gnn", "rnn"}, false, true, {}},
       {"fusion", OptionKind::Choice, text("fusion"), "gate (eq. 18), mlp (EMBSR-NF) or fixed", {"gate", "mlp", "fixed"},
        false, true, {}},
       {"fixed_beta", OptionKind::Number, text("fixed_beta"), "beta with fusion=fixed", {}, false, true, {}},
@@ -121,6 +136,10 @@ inline Config embsr_config(const ModelOptions& o, const Config& defaults = Confi
   c.use_gnn = o.get_bool("gnn", c.use_gnn);
   c.use_run_gru = o.get_bool("run_gru", c.use_run_gru);
   c.use_relations = o.get_bool("relations", c.use_relations);
+  c.use_attention_ops = o.get_bool("attention_ops", c.use_attention_ops);
+  c.encoder = o.get_choice("encoder", c.encoder == SequenceEncoder::Gnn ? "gnn" : "rnn", {"gnn", "rnn"}) == "gnn"
+                  ? SequenceEncoder::Gnn
+                  : SequenceEncoder::Rnn;
   const std::string fusion = o.get_choice(
       "fusion", c.fusion == FusionMode::Gate ? "gate" : c.fusion == FusionMode::Mlp ? "mlp" : "fixed", {"gate", "mlp", "fixed"});
   c.fusion = fusion == "gate" ? FusionMode::Gate : fusion == "mlp" ? FusionMode::Mlp : FusionMode::Fixed;
@@ -220,6 +239,38 @@ struct SgnnAbsSelf {
   static void apply(Config& c) {
     c.use_run_gru = false;
     c.use_relations = false;
+  }
+};
+struct SgnnSelf {
+  static constexpr const char* name = "sgnn-self";
+  static constexpr const char* description =
+      "SGNN-Self (Sec. V-D, Fig. 4): the star GNN over macro items without the operation GRU, and a standard "
+      "self-attention over the macro items: no micro-behavior information";
+  static void apply(Config& c) {
+    c.use_run_gru = false;
+    c.use_relations = false;
+    c.use_attention_ops = false;
+  }
+};
+struct SgnnSeqSelf {
+  static constexpr const char* name = "sgnn-seq-self";
+  static constexpr const char* description =
+      "SGNN-Seq-Self (Sec. V-D, Fig. 4): SGNN-Self with the operation GRU (the sequential pattern on the GNN's edges)";
+  static void apply(Config& c) {
+    c.use_relations = false;
+    c.use_attention_ops = false;
+  }
+};
+struct RnnSelf {
+  static constexpr const char* name = "rnn-self";
+  static constexpr const char* description =
+      "RNN-Self (Sec. V-D, Fig. 4): a GRU over the [item ; operation] embeddings of the micro-behaviors in place of "
+      "the GNN, then a standard self-attention over its states";
+  static void apply(Config& c) {
+    c.encoder = SequenceEncoder::Rnn;
+    c.use_run_gru = false;
+    c.use_relations = false;
+    c.use_attention_ops = false;
   }
 };
 

@@ -10,6 +10,7 @@
 //   item_embedding [V x d], op_embedding [(O+1) x d],
 //   with the GNN: run_gru (unless use_run_gru is off), then per GNN step s: ggnn<s> (W_in, b_in,
 //   W_out, b_out, GRU cell), star<s> (W_q1 .. b_q2); highway,
+//   with the RNN encoder instead (RNN-Self): rnn (a GRU cell with W_ih [3d x 2d]),
 //   with attention: attention.* (positions [(L+1) x d], relations [(O+1)^2 x d] with relations),
 //   fusion.W_f / b_f (gate) or nf.W / nf.b (EMBSR-NF),
 //   with the repeat path (docs/REPEAT.md): repeat.op_count [O x 1], repeat.next_op [(O+1) x O],
@@ -51,7 +52,9 @@ void for_each_parameter(const Config& config, Visit&& visit) {
   };
   visit(std::string("item_embedding"), static_cast<std::uint64_t>(config.num_items), d);
   visit(std::string("op_embedding"), ops, d);
-  if (config.use_gnn) {
+  if (config.use_gnn && config.encoder == SequenceEncoder::Rnn) {
+    gru("rnn", 2 * d);
+  } else if (config.use_gnn) {
     if (config.use_run_gru) gru("run_gru", d);
     for (int s = 0; s < config.gnn_steps; ++s) {
       const std::string g = "ggnn" + std::to_string(s), st = "star" + std::to_string(s) + ".";
@@ -125,7 +128,10 @@ inline ParameterCount parameter_count(const Config& config) {
   ParameterCount c;
   c.entries = 2;
   c.values = saturating_mul_add(static_cast<std::uint64_t>(config.num_items) + ops, d);
-  if (config.use_gnn) {
+  if (config.use_gnn && config.encoder == SequenceEncoder::Rnn) {
+    c.entries += gru_entries;
+    c.values = saturating_mul_add(1, gru_in_2d, c.values);
+  } else if (config.use_gnn) {
     if (config.use_run_gru) {
       c.entries += gru_entries;
       c.values = saturating_mul_add(1, gru_in_d, c.values);
@@ -189,9 +195,12 @@ inline std::uint64_t model_memory_bytes(const Config& config, std::uint64_t batc
   const auto V = static_cast<std::uint64_t>(config.num_items), d = static_cast<std::uint64_t>(config.d);
   const std::uint64_t events = saturating_mul_add(batch_sessions, static_cast<std::uint64_t>(config.max_length));
   // d-vectors per micro-behavior: 8 for the inputs and the attention, with the GNN 24 more (runs,
-  // macro items, star, highway) and 32 per GNN step (measured: about 6, 24 and 24; see the test).
+  // macro items, star, highway) and 32 per GNN step (measured: about 6, 24 and 24; see the test);
+  // with the RNN encoder 24 more (its input [T x 2d], states, gate caches: 13 in the forward).
+  const bool rnn = config.use_gnn && config.encoder == SequenceEncoder::Rnn;
   const std::uint64_t vectors =
-      config.use_gnn ? detail::saturating_mul_add(32, static_cast<std::uint64_t>(config.gnn_steps), 8 + 24) : 8;
+      rnn ? 8 + 24
+          : config.use_gnn ? detail::saturating_mul_add(32, static_cast<std::uint64_t>(config.gnn_steps), 8 + 24) : 8;
   const std::uint64_t per_event = saturating_mul_add(vectors, d);
   std::uint64_t floats = saturating_mul_add(P, training ? 5 : 2);
   floats = saturating_mul_add(V, d, floats);

@@ -39,6 +39,9 @@ using RegisteredModels = ModelList<PopularitySpec<false>,                      /
                                    EmbsrSpec<embsr_presets::Repeat>,           // embsr-r
                                    EmbsrSpec<embsr_presets::SgnnDyadic>,       // sgnn-dyadic
                                    EmbsrSpec<embsr_presets::SgnnAbsSelf>,      // sgnn-abs-self
+                                   EmbsrSpec<embsr_presets::SgnnSelf>,         // sgnn-self
+                                   EmbsrSpec<embsr_presets::SgnnSeqSelf>,      // sgnn-seq-self
+                                   EmbsrSpec<embsr_presets::RnnSelf>,          // rnn-self
                                    KnnSpec<KnnKind::Sknn>,                     // sknn
                                    KnnSpec<KnnKind::VSknn>,                    // v-sknn
                                    KnnSpec<KnnKind::Stan>,                     // stan
