@@ -711,6 +711,23 @@ TEST_CASE("checkpoint: the parameter layout of a config is the model's", "[check
           CHECK(count.entries == entries.size());
           CHECK(count.values == model.num_parameters());
         }
+  // The Sec. V-D variants: the RNN encoder's layout replaces the GNN's (attention_ops changes none).
+  for (const bool attention_ops : {true, false}) {
+    auto config = embsr::test::tiny_config();
+    config.encoder = embsr::SequenceEncoder::Rnn;
+    config.use_run_gru = false;
+    config.use_attention_ops = attention_ops;
+    config.use_relations = attention_ops;
+    const Model model(config);
+    const auto layout = embsr::parameter_layout(config);
+    REQUIRE(layout.size() == model.parameters().entries().size());
+    for (std::size_t i = 0; i < layout.size(); ++i) CHECK(layout[i].name == model.parameters().entries()[i].name);
+    CHECK(model.parameters().contains("rnn.W_ih"));
+    CHECK_FALSE(model.parameters().contains("ggnn0.W_in"));
+    const auto count = embsr::parameter_count(config);
+    CHECK(count.entries == layout.size());
+    CHECK(count.values == model.num_parameters());
+  }
 }
 
 TEST_CASE("checkpoint: stale temporary files of crashed writers are removed", "[checkpoint]") {

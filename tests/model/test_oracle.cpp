@@ -126,7 +126,7 @@ TEST_CASE("oracle: learned [NEXT] operation and the ablations to 1e-9", "[oracle
   check_against_oracle<double>(c, 12, true, 1e-9);
 }
 
-// The paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 5), as the registry's presets define
+// The paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 6), as the registry's presets define
 // them: the standard attention over the macro items (SGNN-Self, SGNN-Seq-Self) and the GRU over
 // [item ; operation] rows in place of the GNN (RNN-Self). Real JD sessions repeat items, so the
 // macro positions differ from the micro ones.

@@ -74,9 +74,12 @@ TEST_CASE("parameter layout: model_memory_bytes bounds the Views a model allocat
   c.d = 32;
   c.max_length = 30;
   const std::size_t B = 96;
-  for (const int steps : {0, 1, 3}) {  // 0: the EMBSR-NG ablation (no GNN)
-    c.use_gnn = steps > 0;
+  for (const int steps : {0, 1, 3, -1}) {  // 0: the EMBSR-NG ablation (no GNN); -1: RNN-Self's GRU encoder
+    c.use_gnn = steps != 0;
     c.gnn_steps = std::max(steps, 1);
+    c.encoder = steps < 0 ? embsr::SequenceEncoder::Rnn : embsr::SequenceEncoder::Gnn;
+    c.use_run_gru = steps >= 0;
+    c.use_attention_ops = c.use_relations = steps >= 0;
     const auto set = full_length_sessions(c, B);
     const auto batch = embsr::test::make_batch<Exec::memory_space>(set, embsr::test::all_ids(set));
     namespace tools = Kokkos::Tools::Experimental;

@@ -88,7 +88,7 @@ CONFIG_KEYS = {
 # Keys added after the format was fixed (docs/REPEAT.md): optional, with these defaults, so that
 # exchange directories written before them stay valid. check_config fills them in.
 OPTIONAL_CONFIG_KEYS = {"use_repeat": (bool, False), "repeat_buckets": (int, 10), "repeat_mixture": (bool, False),
-                        # the paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 5)
+                        # the paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 6)
                         "use_attention_ops": (bool, True), "encoder": (str, "gnn")}
 
 BATCH_ARRAYS = [

@@ -260,7 +260,7 @@ CONFIGS = {  # each option of the config is exercised by at least one entry
                                               "gnn_steps": 1},
     "EMBSR-R mixture learned [NEXT], NG, eval": {"use_repeat": True, "repeat_mixture": True, "repeat_buckets": 2,
                                                  "next_op_mode": "learned", "use_gnn": False, "training": False},
-    # The paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 5).
+    # The paper's Sec. V-D variants (docs/GRAPH_MODELS.md section 6).
     "SGNN-Self (attention over macro items, no operations)": {"use_run_gru": False, "use_relations": False,
                                                              "use_attention_ops": False, "gnn_steps": 1},
     "SGNN-Seq-Self": {"use_relations": False, "use_attention_ops": False, "gnn_steps": 1},

@@ -21,7 +21,7 @@
 //   rnn-self       RNN-Self (Sec. V-D, Fig. 4): SGNN-Self with a GRU over [item ; operation] embeddings
 //                  in place of the whole GNN layer
 // Where Sec. V is silent (the variants' query and last-item vector), the variants keep EMBSR's own
-// choices: model/config.hpp (use_attention_ops, encoder) and docs/GRAPH_MODELS.md section 5.
+// choices: model/config.hpp (use_attention_ops, encoder) and docs/GRAPH_MODELS.md section 6.
 
 #include <cstdint>
 #include <string>
