@@ -6,6 +6,8 @@
 # 1-3 at that batch size; up to 30 epochs with early stopping on validation H@20 + M@20 (patience 5),
 # next operation given (only MKM-SR reads operations), --baselines (S-POP and the repeat/explore
 # split). Prints a Markdown table of test metrics (mean ± std over the seeds).
+# Any registered gradient model runs under the same protocol: docs/RESULTS.md's table of the
+# paper's Section V variants is --models "embsr sgnn-dyadic sgnn-abs-self sgnn-self sgnn-seq-self rnn-self".
 #
 #   scripts/results_graph.sh [--jobs N] [--seeds "1 2 3"] [--models "sr-gnn sgnn-hn gc-san mkm-sr"]
 #                            [--datasets "jd_appliances jd_computers trivago"] [--build DIR]
