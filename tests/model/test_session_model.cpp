@@ -87,6 +87,13 @@ TEST_CASE("registry: unknown models, options a model does not take and bad value
   CHECK_THROWS_WITH(embsr::make_model<Exec>("embsr", with("fusion", "average")), Contains("one of gate, mlp, fixed"));
   CHECK_THROWS_WITH(embsr::make_model<Exec>("embsr", with("attention", "maybe")), Contains("true or false"));
   CHECK_THROWS_WITH(embsr::make_model<Exec>("embsr", with("dropout", "0.2x")), Contains("is not a number"));
+  // The Sec. V-D switches: the combinations that mean nothing are refused with the reason.
+  CHECK_THROWS_WITH(embsr::make_model<Exec>("embsr", with("attention_ops", "false")), Contains("relations need attention_ops"));
+  CHECK_THROWS_WITH(embsr::make_model<Exec>("embsr", with("encoder", "cnn")), Contains("one of gnn, rnn"));
+  CHECK_THROWS_WITH(embsr::make_model<Exec>("embsr", with("encoder", "rnn")), Contains("needs run_gru = false"));
+  CHECK_THROWS_WITH(embsr::make_model<Exec>("rnn-self", with("gnn", "false")), Contains("needs gnn = true"));
+  CHECK_THROWS_WITH(embsr::make_model<Exec>("rnn-self", with("repeat", "true")), Contains("encoder = rnn"));
+  CHECK_NOTHROW(embsr::make_model<Exec>("sgnn-self", sizes));
   CHECK_THROWS_WITH(embsr::make_model<Exec>("s-pop", embsr::ModelOptions{}), Contains("num_items must be >= 1"));
 }
 

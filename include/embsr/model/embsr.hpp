@@ -15,15 +15,15 @@
 //   z[B]    = operation-aware attention, query position 0       attention (4.2; z = star_S without attention)
 //   m[B]    = fusion(z, xt)                                     fusion (5: gate, fixed beta or MLP)
 //   r[C]    = repeat scores of the session's items (EMBSR-R)     repeat (docs/REPEAT.md; use_repeat only)
-// The paper's Section V-D variants change two things (model/config.hpp):
-//   encoder = rnn (RNN-Self): in place of the GNN, hf[T] = GRU over each session's rows
-//     [item_embedding[micro_items] ; eo] (sequence_gru); the inputs read hf row for row, the star is star0
-//   attention_ops = false (SGNN-Self, SGNN-Seq-Self, RNN-Self): no operation embedding in xm or xs; with
-//     the GNN the inputs and the attention run over the batch seen over its macro items (each item once)
 //   scores  = w_k m^ . E^ (+ r on the session's items); loss = CE   scoring (5)
 //   with repeat_mixture instead: gamma[B] = gate(m, op0), scores = log P of the gated mixture of a
 //   softmax over r and one over the other items' w_k m^ . E^; loss = -log P   repeat_gate, repeat_mixture
 // Ablations switch parts off without copies of the code: see Config.
+// The paper's Section V-D variants change two things (model/config.hpp; docs/GRAPH_MODELS.md section 6):
+//   encoder = rnn (RNN-Self): in place of the GNN, hf[T] = GRU over each session's rows
+//     [item_embedding[micro_items] ; eo] (sequence_gru); the inputs read hf row for row, the star is star0
+//   attention_ops = false (SGNN-Self, SGNN-Seq-Self, RNN-Self): no operation embedding in xm or xs; with
+//     the GNN the inputs and the attention run over the batch seen over its macro items (each item once)
 
 #include <cmath>
 #include <cstdint>
@@ -327,7 +327,6 @@ class EMBSR {
     return FusionOptions{kind, config_.fixed_beta};
   }
   bool rnn_encoder() const { return config_.use_gnn && config_.encoder == SequenceEncoder::Rnn; }
-  bool gnn_encoder() const { return config_.use_gnn && config_.encoder == SequenceEncoder::Gnn; }
   InputsOptions inputs_options() const {
     InputsOptions o;
     o.next_op_given = config_.next_op == NextOpMode::Given;

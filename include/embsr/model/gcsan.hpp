@@ -157,8 +157,7 @@ class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, Gc
     const auto items = core_.mat(item_, false);
     embedding_forward(exec, items, batch.node_items, h_[0]);
     ggnn_normalised_edge_weights(exec, batch, w_in_, w_out_);
-    for (std::size_t s = 0; s < S; ++s)
-      ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
+    detail::srgnn_gnn_forward(exec, batch, h_, ggnn(false), ggnn_cache_, edge_weights());
     embedding_forward(exec, h_[S], batch.macro_alias, x_[0]);
     for (std::size_t k = 0; k < K; ++k)
       self_attention_block_forward(exec, batch.macro_offsets, x_[k], block(k, false), x_[k + 1], block_cache_[k]);
@@ -171,18 +170,13 @@ class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, Gc
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), B = static_cast<std::size_t>(batch.sizes.num_sessions),
                N = static_cast<std::size_t>(batch.sizes.num_macro), d = static_cast<std::size_t>(config_.d);
-    const auto S = static_cast<std::size_t>(config_.gnn_steps), K = static_cast<std::size_t>(config_.num_blocks);
-    auto zeroed = [&](Mat<Scalar, M>& storage, std::size_t rows, const char* label) {
-      const auto v = ensure(storage, rows, d, label);
-      Kokkos::deep_copy(exec, v, Scalar(0));
-      return v;
-    };
-    const auto ds_f = zeroed(ds_f_storage_, B, "embsr::gcsan::ds_f");
+    const auto K = static_cast<std::size_t>(config_.num_blocks);
+    const auto ds_f = this->zeroed(ds_f_storage_, B, d, "embsr::gcsan::ds_f");
     dx_storage_.resize(K + 1);
     std::vector<matrix> dx(K + 1);
-    for (std::size_t k = 0; k <= K; ++k) dx[k] = zeroed(dx_storage_[k], N, "embsr::gcsan::dx");
-    const auto dh = zeroed(dh_storage_, C, "embsr::gcsan::dh");
-    const auto dh_prev = zeroed(dh_prev_storage_, C, "embsr::gcsan::dh_prev");
+    for (std::size_t k = 0; k <= K; ++k) dx[k] = this->zeroed(dx_storage_[k], N, d, "embsr::gcsan::dx");
+    const auto dh = this->zeroed(dh_storage_, C, d, "embsr::gcsan::dh");
+    const auto dh_prev = this->zeroed(dh_prev_storage_, C, d, "embsr::gcsan::dh_prev");
     const auto items = core_.mat(item_, false);
 
     this->score_backward(batch, s_f_, items, 1.0, ds_f, core_.mat(item_, true));
@@ -191,12 +185,7 @@ class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, Gc
       self_attention_block_backward(exec, batch.macro_offsets, x_[k], block(k, false), block_cache_[k], dx[k + 1], dx[k],
                                     block(k, true));
     embedding_backward(exec, batch.macro_alias, dx[0], dh);
-    for (std::size_t s = S; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
-      Kokkos::deep_copy(exec, dh_prev, Scalar(0));
-      ggnn_backward(exec, batch, h_[s], no_runs_, ggnn(false), ggnn_cache_[s], dh, dh_prev, matrix(), ggnn(true),
-                    edge_weights());
-      Kokkos::deep_copy(exec, dh, dh_prev);
-    }
+    detail::srgnn_gnn_backward(exec, batch, h_, ggnn(false), ggnn_cache_, edge_weights(), dh, dh_prev, ggnn(true));
     embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
   }
 
@@ -208,7 +197,6 @@ class GCSAN : public NeuralModel<GCSAN<ExecSpace, Scalar>, ExecSpace, Scalar, Gc
   Vec<Scalar, M> w_in_storage_, w_out_storage_;
   matrix s_f_;
   Mat<Scalar, M> s_f_storage_;
-  const matrix no_runs_{};
   // Gradient buffers.
   std::vector<Mat<Scalar, M>> dx_storage_;
   Mat<Scalar, M> ds_f_storage_, dh_storage_, dh_prev_storage_;

@@ -151,8 +151,7 @@ class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, Mk
     const auto items = core_.mat(item_, false);
     embedding_forward(exec, items, batch.node_items, h_[0]);
     ggnn_counted_edge_weights(exec, batch, w_in_, w_out_, self_in_, self_out_);
-    for (std::size_t s = 0; s < S; ++s)
-      ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
+    detail::srgnn_gnn_forward(exec, batch, h_, ggnn(false), ggnn_cache_, edge_weights());
     embedding_forward(exec, core_.mat(op_, false), batch.micro_ops, eo_);
     sequence_gru_forward(exec, batch.micro_offsets, eo_, op_gru(false), ops_, gru_cache_);
     detail::mkmsr_concat(exec, batch.micro_alias, h_[S], ops_, m_);  // m_j = [h_S[micro_alias[j]] ; o'_j]
@@ -165,19 +164,13 @@ class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, Mk
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), B = static_cast<std::size_t>(batch.sizes.num_sessions),
                T = static_cast<std::size_t>(batch.sizes.num_micro), d = static_cast<std::size_t>(config_.d);
-    const auto S = static_cast<std::size_t>(config_.gnn_steps);
-    auto zeroed = [&](Mat<Scalar, M>& storage, std::size_t rows, std::size_t cols, const char* label) {
-      const auto v = ensure(storage, rows, cols, label);
-      Kokkos::deep_copy(exec, v, Scalar(0));
-      return v;
-    };
-    const auto ds = zeroed(ds_storage_, B, d, "embsr::mkmsr::ds");
-    const auto dm = zeroed(dm_storage_, T, 2 * d, "embsr::mkmsr::dm");
-    const auto dh_items = zeroed(dh_items_storage_, T, d, "embsr::mkmsr::dh_items");
-    const auto dops = zeroed(dops_storage_, T, d, "embsr::mkmsr::dops");
-    const auto deo = zeroed(deo_storage_, T, d, "embsr::mkmsr::deo");
-    const auto dh = zeroed(dh_storage_, C, d, "embsr::mkmsr::dh");
-    const auto dh_prev = zeroed(dh_prev_storage_, C, d, "embsr::mkmsr::dh_prev");
+    const auto ds = this->zeroed(ds_storage_, B, d, "embsr::mkmsr::ds");
+    const auto dm = this->zeroed(dm_storage_, T, 2 * d, "embsr::mkmsr::dm");
+    const auto dh_items = this->zeroed(dh_items_storage_, T, d, "embsr::mkmsr::dh_items");
+    const auto dops = this->zeroed(dops_storage_, T, d, "embsr::mkmsr::dops");
+    const auto deo = this->zeroed(deo_storage_, T, d, "embsr::mkmsr::deo");
+    const auto dh = this->zeroed(dh_storage_, C, d, "embsr::mkmsr::dh");
+    const auto dh_prev = this->zeroed(dh_prev_storage_, C, d, "embsr::mkmsr::dh_prev");
     const auto items = core_.mat(item_, false);
 
     this->score_backward(batch, s_, items, 1.0, ds, core_.mat(item_, true));
@@ -187,12 +180,7 @@ class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, Mk
     sequence_gru_backward(exec, batch.micro_offsets, eo_, op_gru(false), gru_cache_, dops, deo, op_gru(true));
     embedding_backward(exec, batch.micro_ops, deo, core_.mat(op_, true));
     embedding_backward(exec, batch.micro_alias, dh_items, dh);
-    for (std::size_t s = S; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
-      Kokkos::deep_copy(exec, dh_prev, Scalar(0));
-      ggnn_backward(exec, batch, h_[s], no_runs_, ggnn(false), ggnn_cache_[s], dh, dh_prev, matrix(), ggnn(true),
-                    edge_weights());
-      Kokkos::deep_copy(exec, dh, dh_prev);
-    }
+    detail::srgnn_gnn_backward(exec, batch, h_, ggnn(false), ggnn_cache_, edge_weights(), dh, dh_prev, ggnn(true));
     embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
   }
 
@@ -204,7 +192,6 @@ class MKMSR : public NeuralModel<MKMSR<ExecSpace, Scalar>, ExecSpace, Scalar, Mk
   Vec<Scalar, M> w_in_storage_, w_out_storage_, self_in_storage_, self_out_storage_;
   matrix eo_, ops_, m_, s_;
   Mat<Scalar, M> eo_storage_, ops_storage_, m_storage_, s_storage_;
-  const matrix no_runs_{};
   // Gradient buffers.
   Mat<Scalar, M> ds_storage_, dm_storage_, dh_items_storage_, dops_storage_, deo_storage_, dh_storage_, dh_prev_storage_;
   // Layer caches.

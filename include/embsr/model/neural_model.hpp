@@ -216,6 +216,12 @@ class NeuralModel {
     if (with_loss) core_.require_finite_loss(loss_value);
     return loss_value;
   }
+  // A gradient buffer of the backward: storage grown to [rows x cols] (embsr::ensure), zeroed.
+  matrix zeroed(Mat<Scalar, M>& storage, std::size_t rows, std::size_t cols, const char* label) {
+    const matrix v = ensure(storage, rows, cols, label);
+    Kokkos::deep_copy(core_.exec(), v, Scalar(0));
+    return v;
+  }
   // Its backward: dL/dsession into dsession, dL/ditems added into ditems.
   void score_backward(const batch_type& batch, const matrix& session, const matrix& items, double w_k,
                       const matrix& dsession, const matrix& ditems) {

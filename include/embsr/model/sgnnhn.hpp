@@ -191,9 +191,7 @@ class SGNNHN : public NeuralModel<SGNNHN<ExecSpace, Scalar>, ExecSpace, Scalar, 
                N = static_cast<std::size_t>(batch.sizes.num_macro), d = static_cast<std::size_t>(config_.d);
     const auto S = static_cast<std::size_t>(config_.gnn_steps);
     auto zeroed = [&](Mat<Scalar, M>& storage, std::size_t rows, const char* label) {
-      const auto v = ensure(storage, rows, d, label);
-      Kokkos::deep_copy(exec, v, Scalar(0));
-      return v;
+      return this->zeroed(storage, rows, d, label);
     };
     const auto ds_h = zeroed(ds_h_storage_, B, "embsr::sgnnhn::ds_h");
     const auto du = zeroed(du_storage_, N, "embsr::sgnnhn::du");

@@ -111,6 +111,28 @@ SoftAttentionReadoutParams<Scalar, M> soft_attention_readout_params(const Core& 
   return p;
 }
 
+// SR-GNN's gated GNN (eq. 1-5) applied h.size() - 1 times with one set of weights, h[0] -> h[S], no
+// run inputs (SR-GNN, GC-SAN, MKM-SR; SGNN-HN puts its star update between the steps and keeps
+// its own loop).
+template <class ExecSpace, class MatV, class BatchT, class Params, class Caches, class Weights>
+void srgnn_gnn_forward(const ExecSpace& exec, const BatchT& batch, const std::vector<MatV>& h, const Params& params,
+                       Caches& caches, const Weights& weights) {
+  for (std::size_t s = 0; s + 1 < h.size(); ++s) ggnn_forward(exec, batch, h[s], MatV(), params, h[s + 1], caches[s], weights);
+}
+// Its backward: dh holds dL/dh[S] on entry and dL/dh[0] on return (dh_prev is scratch of the same
+// shape); the shared weights' gradients add up over the steps in `grads`.
+template <class ExecSpace, class MatV, class BatchT, class Params, class Caches, class Weights>
+void srgnn_gnn_backward(const ExecSpace& exec, const BatchT& batch, const std::vector<MatV>& h, const Params& params,
+                        const Caches& caches, const Weights& weights, const MatV& dh, const MatV& dh_prev,
+                        const Params& grads) {
+  using S = typename MatV::non_const_value_type;
+  for (std::size_t s = h.size() - 1; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
+    Kokkos::deep_copy(exec, dh_prev, S(0));
+    ggnn_backward(exec, batch, h[s], MatV(), params, caches[s], dh, dh_prev, MatV(), grads, weights);
+    Kokkos::deep_copy(exec, dh, dh_prev);
+  }
+}
+
 }  // namespace detail
 
 // item_embedding [V x d], ggnn.* (one set for every step), readout.*: docs/GRAPH_MODELS.md.
@@ -167,8 +189,7 @@ class SRGNN : public NeuralModel<SRGNN<ExecSpace, Scalar>, ExecSpace, Scalar, Sr
     const auto items = core_.mat(item_, false);
     embedding_forward(exec, items, batch.node_items, h_[0]);
     ggnn_normalised_edge_weights(exec, batch, w_in_, w_out_);
-    for (std::size_t s = 0; s < S; ++s)
-      ggnn_forward(exec, batch, h_[s], no_runs_, ggnn(false), h_[s + 1], ggnn_cache_[s], edge_weights());
+    detail::srgnn_gnn_forward(exec, batch, h_, ggnn(false), ggnn_cache_, edge_weights());
     embedding_forward(exec, h_[S], batch.macro_alias, v_);  // v_i = h_S[alias(i)], once per macro position
     soft_attention_readout_forward(exec, batch.macro_offsets, v_, readout(false), matrix(), s_h_, readout_cache_);
     return this->score(batch, s_h_, items, 1.0, with_loss);
@@ -179,25 +200,16 @@ class SRGNN : public NeuralModel<SRGNN<ExecSpace, Scalar>, ExecSpace, Scalar, Sr
     const auto& exec = core_.exec();
     const auto C = static_cast<std::size_t>(batch.sizes.num_nodes), B = static_cast<std::size_t>(batch.sizes.num_sessions),
                N = static_cast<std::size_t>(batch.sizes.num_macro), d = static_cast<std::size_t>(config_.d);
-    const auto S = static_cast<std::size_t>(config_.gnn_steps);
-    const auto dh = ensure(dh_storage_, C, d, "embsr::srgnn::dh");
-    const auto dh_prev = ensure(dh_prev_storage_, C, d, "embsr::srgnn::dh_prev");
-    const auto ds_h = ensure(ds_h_storage_, B, d, "embsr::srgnn::ds_h");
-    const auto dv = ensure(dv_storage_, N, d, "embsr::srgnn::dv");
-    Kokkos::deep_copy(exec, dh, Scalar(0));
-    Kokkos::deep_copy(exec, ds_h, Scalar(0));
-    Kokkos::deep_copy(exec, dv, Scalar(0));
+    const auto dh = this->zeroed(dh_storage_, C, d, "embsr::srgnn::dh");
+    const auto dh_prev = this->zeroed(dh_prev_storage_, C, d, "embsr::srgnn::dh_prev");
+    const auto ds_h = this->zeroed(ds_h_storage_, B, d, "embsr::srgnn::ds_h");
+    const auto dv = this->zeroed(dv_storage_, N, d, "embsr::srgnn::dv");
     const auto items = core_.mat(item_, false);
     this->score_backward(batch, s_h_, items, 1.0, ds_h, core_.mat(item_, true));
     soft_attention_readout_backward(exec, batch.macro_offsets, v_, readout(false), matrix(), readout_cache_, ds_h, dv,
                                     matrix(), readout(true));
     embedding_backward(exec, batch.macro_alias, dv, dh);  // dh[alias(i)] += dv_i
-    for (std::size_t s = S; s-- > 0;) {  // dh: dL/dh[s+1] -> dL/dh[s]
-      Kokkos::deep_copy(exec, dh_prev, Scalar(0));
-      ggnn_backward(exec, batch, h_[s], no_runs_, ggnn(false), ggnn_cache_[s], dh, dh_prev, matrix(), ggnn(true),
-                    edge_weights());
-      Kokkos::deep_copy(exec, dh, dh_prev);
-    }
+    detail::srgnn_gnn_backward(exec, batch, h_, ggnn(false), ggnn_cache_, edge_weights(), dh, dh_prev, ggnn(true));
     embedding_backward(exec, batch.node_items, dh, core_.mat(item_, true));
   }
 
@@ -209,7 +221,6 @@ class SRGNN : public NeuralModel<SRGNN<ExecSpace, Scalar>, ExecSpace, Scalar, Sr
   Vec<Scalar, M> w_in_storage_, w_out_storage_;
   matrix v_, s_h_;
   Mat<Scalar, M> v_storage_, s_h_storage_;
-  const matrix no_runs_{};  // SR-GNN's edges carry no run inputs
   // Gradient buffers.
   Mat<Scalar, M> dh_storage_, dh_prev_storage_, ds_h_storage_, dv_storage_;
   // Layer caches.
