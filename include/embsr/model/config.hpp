@@ -62,6 +62,11 @@ struct Config {
   bool repeat_mixture = false;
 
   int num_op_ids() const { return num_ops + 1; }  // operations plus the [NEXT] id
+  // RNN-Self's encoder is on (it replaces the GNN, so only with use_gnn).
+  bool rnn_encoder() const { return use_gnn && encoder == SequenceEncoder::Rnn; }
+  // The attention (and its inputs) runs over the macro items, each once: without operations over
+  // node states (the GNN's, or the item embeddings without an encoder).
+  bool attention_over_macro_items() const { return !use_attention_ops && !rnn_encoder(); }
 
   void validate() const {
     auto fail = [](const std::string& what) { throw InvalidArgument("Config: " + what); };

@@ -326,7 +326,7 @@ class EMBSR {
                                                                 : FusionKind::Fixed;
     return FusionOptions{kind, config_.fixed_beta};
   }
-  bool rnn_encoder() const { return config_.use_gnn && config_.encoder == SequenceEncoder::Rnn; }
+  bool rnn_encoder() const { return config_.rnn_encoder(); }
   InputsOptions inputs_options() const {
     InputsOptions o;
     o.next_op_given = config_.next_op == NextOpMode::Given;
@@ -338,7 +338,7 @@ class EMBSR {
   // The batch the inputs and the attention run over: the batch itself, or (attention without
   // operations over node states) the batch seen over its macro items, so that each item counts once.
   const batch_type& positions_batch(const batch_type& batch) {
-    if (config_.use_attention_ops || rnn_encoder()) return batch;
+    if (!config_.attention_over_macro_items()) return batch;
     macro_view_ = batch_over_macro_items(batch);
     return macro_view_;
   }

@@ -24,14 +24,9 @@ namespace embsr {
 
 namespace detail {
 
-inline bool embsr_rnn_encoder(const Config& config) {
-  return config.use_gnn && config.encoder == SequenceEncoder::Rnn;
-}
-// R, the attention's positions: the micro-behaviors, or the macro items (each item once) when the
-// attention reads node states without operations.
+// R, the attention's positions: the micro-behaviors, or the macro items (each item once).
 inline std::size_t embsr_positions(const BatchSizes& sizes, const Config& config) {
-  const bool macro = !config.use_attention_ops && !embsr_rnn_encoder(config);
-  return static_cast<std::size_t>(macro ? sizes.num_macro : sizes.num_micro);
+  return static_cast<std::size_t>(config.attention_over_macro_items() ? sizes.num_macro : sizes.num_micro);
 }
 // Columns [c0, c1) of a matrix, as a strided view (RNN-Self's two input blocks).
 template <class Mat>
@@ -82,7 +77,7 @@ struct EmbsrActivations {
     star[0] = ensure(star_storage[0], B, d, "embsr::model::star0");
     star_last = star[0];
     hf = h[0];
-    if (detail::embsr_rnn_encoder(config)) {
+    if (config.rnn_encoder()) {
       xrnn = ensure(xrnn_storage, T, 2 * d, "embsr::model::xrnn");
       hf = ensure(hf_storage, T, d, "embsr::model::hf");
     } else if (config.use_gnn) {
@@ -146,7 +141,7 @@ struct EmbsrGradients {
     dxm = ensure(dxm_storage, detail::embsr_positions(sizes, config), d, "embsr::model::dxm");
     dxs = ensure(dxs_storage, B, d, "embsr::model::dxs");
     deo = ensure(deo_storage, T, d, "embsr::model::deo");
-    const bool rnn = detail::embsr_rnn_encoder(config);
+    const bool rnn = config.rnn_encoder();
     dhf = ensure(dhf_storage, rnn ? T : C, d, "embsr::model::dhf");
     dh0 = ensure(dh0_storage, C, d, "embsr::model::dh0");
     if (rnn) {
@@ -166,7 +161,7 @@ struct EmbsrGradients {
   template <class ExecSpace>
   void zero(const ExecSpace& exec, const Config& config) const {
     for (const matrix* g : {&dm, &dz, &dxt, &dxm, &dxs, &dstar, &deo, &dhf, &dh0}) Kokkos::deep_copy(exec, *g, Scalar(0));
-    if (detail::embsr_rnn_encoder(config)) Kokkos::deep_copy(exec, dxrnn, Scalar(0));
+    if (config.rnn_encoder()) Kokkos::deep_copy(exec, dxrnn, Scalar(0));
     else if (config.use_gnn)
       for (const matrix* g : {&dh, &dhrun}) Kokkos::deep_copy(exec, *g, Scalar(0));
   }

@@ -52,7 +52,7 @@ void for_each_parameter(const Config& config, Visit&& visit) {
   };
   visit(std::string("item_embedding"), static_cast<std::uint64_t>(config.num_items), d);
   visit(std::string("op_embedding"), ops, d);
-  if (config.use_gnn && config.encoder == SequenceEncoder::Rnn) {
+  if (config.rnn_encoder()) {
     gru("rnn", 2 * d);
   } else if (config.use_gnn) {
     if (config.use_run_gru) gru("run_gru", d);
@@ -128,7 +128,7 @@ inline ParameterCount parameter_count(const Config& config) {
   ParameterCount c;
   c.entries = 2;
   c.values = saturating_mul_add(static_cast<std::uint64_t>(config.num_items) + ops, d);
-  if (config.use_gnn && config.encoder == SequenceEncoder::Rnn) {
+  if (config.rnn_encoder()) {
     c.entries += gru_entries;
     c.values = saturating_mul_add(1, gru_in_2d, c.values);
   } else if (config.use_gnn) {
@@ -197,7 +197,7 @@ inline std::uint64_t model_memory_bytes(const Config& config, std::uint64_t batc
   // d-vectors per micro-behavior: 8 for the inputs and the attention, with the GNN 24 more (runs,
   // macro items, star, highway) and 32 per GNN step (measured: about 6, 24 and 24; see the test);
   // with the RNN encoder 24 more (its input [T x 2d], states, gate caches: 13 in the forward).
-  const bool rnn = config.use_gnn && config.encoder == SequenceEncoder::Rnn;
+  const bool rnn = config.rnn_encoder();
   const std::uint64_t vectors =
       rnn ? 8 + 24
           : config.use_gnn ? detail::saturating_mul_add(32, static_cast<std::uint64_t>(config.gnn_steps), 8 + 24) : 8;
