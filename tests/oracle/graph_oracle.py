@@ -244,14 +244,18 @@ def check_batch(cfg, bt):
                     fail(where + f"node_{kind}_edges of node {v} = {got}, expected {want}")
 
 
-def load_exchange(directory):
+def load_exchange(directory, config_check=None, params_check=None):
+    """The exchange directory's (config, params, batch), each checked; config_check(cfg) and
+    params_check(cfg, params) default to this oracle's (another family's oracle passes its own)."""
+    config_check = config_check or check_config
+    params_check = params_check or check_params
     cfg_path = os.path.join(directory, "config.json")
     try:
         with open(cfg_path) as f:
             cfg = json.load(f)
     except (OSError, ValueError) as exc:
         raise OracleError(f"{cfg_path}: {exc}") from exc
-    cfg = check_config(cfg)
+    cfg = config_check(cfg)
 
     def load(path, dtype):
         try:
@@ -270,7 +274,7 @@ def load_exchange(directory):
         if not fname.endswith(".npy"):
             raise OracleError(f"{pdir}/{fname}: not a .npy file")
         params[fname[:-4]] = torch.tensor(load(os.path.join(pdir, fname), np.float64), dtype=DTYPE)
-    check_params(cfg, params)
+    params_check(cfg, params)
 
     bdir = os.path.join(directory, "batch")
     if not os.path.isdir(bdir):
