@@ -38,7 +38,7 @@ unity=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --sanitize) # The long numeric comparisons run in the main pass; under the sanitizers their code
-                # paths are covered by the small cases of the same files (layers, models). The two
+                # paths are covered by the small cases of the same files (layers, models). The
                 # files of comparisons with the PyTorch oracles are not even compiled here: each of
                 # their cases is one (the models they drive run here in their own tests' cases).
                 setup_args=(--build-dir "$root/build-asan" --build-type Sanitize --sanitize --

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The registry through the tools (issues 12, 13): embsr-train --list-models lists every model;
-# --model s-pop, embsr-ns, embsr-r, the five neighbourhood models and the graph family train (or index), evaluate and save
+# --model s-pop, embsr-ns, embsr-r, the five neighbourhood models, the graph family and the sequence family (issue 16) train (or index), evaluate and save
 # checkpoints that embsr-recommend serves, reading the model's name from the file; options a model does not take, unknown models and
 # training flags for a counting model are errors that say so.
 #   models_workflow.sh BUILD_EXAMPLES_DIR REPO_DATA_DIR SCRATCH_DIR
@@ -14,14 +14,15 @@ files=("$data/jd_appliances/HUP_Data/JD_Applicances_sample" "$data/jd_appliances
 common=(--format jd "${files[@]}" --min-support 5 --max-length 40 --no-progress)
 
 "$bin/embsr-train" --list-models > "$work/models.txt"
-for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sgnn-dyadic sgnn-abs-self sgnn-self sgnn-seq-self rnn-self sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr; do
+for name in pop s-pop embsr embsr-ns embsr-ng embsr-nf embsr-r sgnn-dyadic sgnn-abs-self sgnn-self sgnn-seq-self rnn-self sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr narm stamp rib hup bert4rec; do
   grep -qE "^$name +(gradients|counting) " "$work/models.txt" || fail "--list-models does not list $name"
 done
 
 session='{"session": [{"item": "1169504", "operation": "SearchList2Product"}, {"item": "3170510", "operation": "Cart"}]}'
-for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr; do
+for model in s-pop embsr-ns embsr-r sknn v-sknn stan vstan vstan-ops sr-gnn sgnn-hn gc-san mkm-sr narm stamp rib hup bert4rec; do
   extra=()
-  case "$model" in embsr-ns|embsr-r|sr-gnn|sgnn-hn|gc-san|mkm-sr) extra=(--d 8 --epochs 1 --batch 256) ;; esac
+  case "$model" in embsr-ns|embsr-r|sr-gnn|sgnn-hn|gc-san|mkm-sr|narm|stamp|rib|hup) extra=(--d 8 --epochs 1 --batch 256) ;;
+                   bert4rec) extra=(--d 8 --epochs 1 --batch 256 --option num_heads=2) ;; esac
   "$bin/embsr-train" "${common[@]}" --model "$model" "${extra[@]}" --output "$work/$model" > "$work/$model.log"
   for f in best.ckpt last.ckpt metrics.json; do test -s "$work/$model/$f" || fail "$model: missing $f"; done
   grep -q "\"model\": \"$model\"" "$work/$model/metrics.json" || fail "$model: metrics.json does not name the model"

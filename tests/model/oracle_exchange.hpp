@@ -1,7 +1,8 @@
 #pragma once
 // The C++ side of the PyTorch oracles (tests/oracle/*.py): real sessions, the exchange directory
 // (config, parameters, batch; tests/oracle/README.md), running a script on it, and comparing its
-// outputs. Shared by tests/model/test_oracle.cpp (EMBSR) and test_graph_oracle.cpp (SR-GNN family).
+// outputs. Shared by tests/model/test_oracle.cpp (EMBSR), test_graph_oracle.cpp (SR-GNN family) and
+// the sequence family's test_oracle_<model>.cpp.
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +13,10 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include <Kokkos_Core.hpp>
 
 #include <embsr/batch/batch_builder.hpp>
 #include <embsr/data/jd_loader.hpp>
@@ -134,6 +138,40 @@ inline embsr::HostBatch first_examples(const embsr::ExampleSet& set, std::size_t
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<embsr::index_t>(i);
   embsr::BatchBuilder builder;
   return builder.build(set, embsr::Span<const embsr::index_t>(ids.data(), ids.size()));
+}
+
+// `model` gets `reference`'s parameters (double), rounded once when it is a float model.
+template <class Model, class Reference>
+void copy_parameters(const Reference& reference, Model& model) {
+  using Scalar = typename Model::scalar_type;
+  const auto v = embsr::test::to_vector(reference.parameters().values());
+  auto h = Kokkos::create_mirror_view(model.parameters().values());
+  REQUIRE(h.extent(0) == v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) h(i) = static_cast<Scalar>(v[i]);
+  Kokkos::deep_copy(model.parameters().values(), h);
+}
+
+// ModelOf<Exec, Scalar> built from `config` (the data's sizes filled in) on the first `sessions`
+// JD Computers test sessions against tests/oracle/SCRIPT, whose exchange config is
+// config_json(config): the double model's parameters (the seed's) are exported, the model under
+// test gets them (rounded once in float); its scores, loss and every gradient (training step 0) to
+// `tol` relative. Exec is the default space: the device in a CUDA build, oracle parity there too.
+template <template <class, class> class ModelOf, class Scalar, class Config, class ToJson>
+void check_against_oracle(const char* script, Config config, const ToJson& config_json, std::size_t sessions,
+                          double tol) {
+  using Exec = Kokkos::DefaultExecutionSpace;
+  const auto& data = jd_computers();
+  config.num_items = static_cast<int>(data.item_vocab.size());
+  config.num_ops = static_cast<int>(data.op_vocab.size());
+  const auto host = first_examples(data.test, sessions);
+  const auto batch = embsr::to_memory_space<typename Exec::memory_space>(host);
+  ModelOf<Exec, double> reference(config);
+  ModelOf<Exec, Scalar> model(config);
+  const auto oracle = run_oracle(script, config_json(config), reference, host, host.next_ops);
+  copy_parameters(reference, model);
+  const auto scores = embsr::test::to_vector(model.scores(batch));
+  const double loss = model.loss_and_backward(batch, 0, true);
+  compare_model(model, oracle, loss, tol, &scores);
 }
 
 }  // namespace embsr::test::oracle

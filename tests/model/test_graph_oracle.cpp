@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <embsr/model/gcsan.hpp>
@@ -19,8 +18,6 @@
 namespace test_graph_oracle {  // file-local names stay apart in unity builds (EMBSR_UNITY_TESTS)
 
 namespace {
-
-using embsr::test::oracle::jd_computers;
 
 // The keys every graph model's exchange config has (docs/GRAPH_MODELS.md, "Exchange config").
 template <class Config>
@@ -44,28 +41,12 @@ std::string config_json(const embsr::SgnnhnConfig& c) {
   return "{" + common_keys("sgnn-hn", c) + w_k;
 }
 
-// ModelOf<Exec, Scalar> on the first `sessions` JD Computers test sessions against the oracle:
-// the double model's parameters are exported; a float model gets them rounded once.
+// ModelOf<Exec, Scalar> against the oracle on the first `sessions` JD Computers test sessions
+// (oracle_exchange.hpp).
 template <template <class, class> class ModelOf, class Scalar, class Config>
-void check_against_oracle(Config config, std::size_t sessions, double tol) {
-  using Exec = Kokkos::DefaultExecutionSpace;  // the device in a CUDA build: oracle parity there too
-  const auto& data = jd_computers();
-  config.num_items = data.item_vocab.size();
-  config.num_ops = data.op_vocab.size();
-  const auto host = embsr::test::oracle::first_examples(data.test, sessions);
-  const auto batch = embsr::to_memory_space<Exec::memory_space>(host);
-  ModelOf<Exec, double> reference(config);
-  ModelOf<Exec, Scalar> model(config);
-  const auto oracle = embsr::test::oracle::run_oracle("graph_oracle.py", config_json(config), reference, host, host.next_ops);
-  if constexpr (std::is_same<Scalar, float>::value) {
-    const auto v = embsr::test::to_vector(reference.parameters().values());
-    auto h = Kokkos::create_mirror_view(model.parameters().values());
-    for (std::size_t i = 0; i < v.size(); ++i) h(i) = static_cast<float>(v[i]);
-    Kokkos::deep_copy(model.parameters().values(), h);
-  }
-  const auto scores = embsr::test::to_vector(model.scores(batch));
-  const double loss = model.loss_and_backward(batch, 0, true);
-  embsr::test::oracle::compare_model(model, oracle, loss, tol, &scores);
+void check_against_oracle(const Config& config, std::size_t sessions, double tol) {
+  embsr::test::oracle::check_against_oracle<ModelOf, Scalar>(
+      "graph_oracle.py", config, [](const Config& c) { return config_json(c); }, sessions, tol);
 }
 
 template <class Exec, class Scalar>

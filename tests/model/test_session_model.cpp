@@ -61,7 +61,8 @@ TEST_CASE("registry: the models of the library by name", "[model][registry]") {
     for (const auto& o : spec.options) CHECK(keys.insert(o.key).second);  // no option twice
   }
   CHECK(names == std::vector<std::string>{"pop", "s-pop", "embsr", "embsr-ns", "embsr-ng", "embsr-nf", "embsr-r", "sgnn-dyadic", "sgnn-abs-self", "sgnn-self", "sgnn-seq-self", "rnn-self", "sknn", "v-sknn",
-                                          "stan", "vstan", "vstan-ops", "sr-gnn", "sgnn-hn", "gc-san", "mkm-sr"});
+                                          "stan", "vstan", "vstan-ops", "sr-gnn", "sgnn-hn", "gc-san", "mkm-sr",
+                                          "narm", "stamp", "rib", "hup", "bert4rec"});
   CHECK(embsr::find_model_spec("s-pop").info.learns_by_gradients == false);
   CHECK(embsr::find_model_spec("vstan-ops").info.learns_by_gradients == false);
   CHECK(embsr::find_model_spec("embsr-ns").info.learns_by_gradients == true);

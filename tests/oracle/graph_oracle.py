@@ -148,7 +148,7 @@ BATCH_ARRAYS = [
     "edge_src", "edge_dst", "edge_src_macro", "edge_dst_macro",
     "targets", "next_ops",
 ]
-OPTIONAL_BATCH_ARRAYS = ["op0"]  # written by the C++ for EMBSR; not read here
+OPTIONAL_BATCH_ARRAYS = ["op0", "example_ids"]  # op0: EMBSR's; example_ids: BERT4Rec's cloze masks (sequence_oracle.py)
 
 
 def check_batch(cfg, bt):
@@ -176,8 +176,9 @@ def check_batch(cfg, bt):
              "run_begin": N, "run_end": N, "node_items": C, "node_session": C, "node_in_offsets": C + 1,
              "node_out_offsets": C + 1, "node_in_edges": E, "node_out_edges": E, "edge_src": E, "edge_dst": E,
              "edge_src_macro": E, "edge_dst_macro": E, "targets": B, "next_ops": B}
-    if "op0" in bt:
-        sizes["op0"] = B
+    for name in OPTIONAL_BATCH_ARRAYS:
+        if name in bt:
+            sizes[name] = B
     for name, n in sizes.items():
         if len(bt[name]) != n:
             fail(f"{name} has {len(bt[name])} entries, expected {n}")

@@ -13,16 +13,21 @@
 #include <Kokkos_Core.hpp>
 
 #include <embsr/core/error.hpp>
+#include <embsr/model/bert4rec.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/embsr_spec.hpp>
 #include <embsr/model/gcsan.hpp>
+#include <embsr/model/hup.hpp>
 #include <embsr/model/mkmsr.hpp>
 #include <embsr/model/model_options.hpp>
+#include <embsr/model/narm.hpp>
 #include <embsr/model/popularity.hpp>
+#include <embsr/model/rib.hpp>
 #include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
 #include <embsr/model/sgnnhn.hpp>
 #include <embsr/model/srgnn.hpp>
+#include <embsr/model/stamp.hpp>
 
 namespace embsr {
 
@@ -50,7 +55,12 @@ using RegisteredModels = ModelList<PopularitySpec<false>,                      /
                                    SrgnnSpec,                                  // sr-gnn
                                    SgnnhnSpec,                                 // sgnn-hn
                                    GcsanSpec,                                  // gc-san
-                                   MkmsrSpec>;                                 // mkm-sr
+                                   MkmsrSpec,                                  // mkm-sr
+                                   NarmSpec,                                   // narm
+                                   StampSpec,                                  // stamp
+                                   RibSpec,                                    // rib
+                                   HupSpec,                                    // hup
+                                   Bert4recSpec>;                              // bert4rec
 
 namespace detail {
 
