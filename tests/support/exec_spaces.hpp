@@ -4,7 +4,7 @@
 // by index ("... - ExecutionSpaces - 0" is the first enabled space below: Serial, OpenMP, Threads, Cuda).
 // A CUDA build tests Cuda only: the host backends are the CPU build's job (tests that compare
 // backends use DefaultHostExecutionSpace as the reference), and every extra space would multiply
-// nvcc's compile time.
+// nvcc's compile time. The sanitizer build tests the default space only (below).
 
 #include <tuple>
 
@@ -41,7 +41,15 @@ using WithCuda = Append<WithThreads, Kokkos::Cuda>::type;
 using WithCuda = WithThreads;
 #endif
 
+#if defined(EMBSR_TEST_DEFAULT_SPACE_ONLY)
+// The sanitizer build (scripts/test.sh --sanitize, EMBSR_TEST_DEFAULT_SPACE_ONLY): one space, the
+// default one. Every space runs the same kernel bodies, so a second host space adds no memory or
+// undefined-behaviour coverage there, only its compile and run time; each space is tested in the
+// main pass (Serial and OpenMP) and against Debian's Serial-only Kokkos.
+using ExecutionSpaces = std::tuple<Kokkos::DefaultExecutionSpace>;
+#else
 using ExecutionSpaces = WithCuda;
+#endif
 static_assert(std::tuple_size<ExecutionSpaces>::value > 0, "no Kokkos execution space enabled");
 
 }  // namespace embsr::test
