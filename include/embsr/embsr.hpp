@@ -42,38 +42,48 @@
 
 // layers: forward/backward pairs with hand-derived gradients
 #include <embsr/layers/attention.hpp>
+#include <embsr/layers/context_attention.hpp>
 #include <embsr/layers/embedding.hpp>
 #include <embsr/layers/fusion.hpp>
+#include <embsr/layers/gelu.hpp>
 #include <embsr/layers/ggnn.hpp>
 #include <embsr/layers/gru.hpp>
 #include <embsr/layers/highway.hpp>
 #include <embsr/layers/inputs.hpp>
+#include <embsr/layers/layer_norm.hpp>
 #include <embsr/layers/repeat.hpp>
 #include <embsr/layers/repeat_mixture.hpp>
 #include <embsr/layers/linear.hpp>
+#include <embsr/layers/multi_head_attention.hpp>
 #include <embsr/layers/scoring.hpp>
 #include <embsr/layers/self_attention_block.hpp>
 #include <embsr/layers/sequence_gru.hpp>
+#include <embsr/layers/sequence_lstm.hpp>
 #include <embsr/layers/soft_attention_readout.hpp>
 #include <embsr/layers/star.hpp>
 #include <embsr/layers/top_k.hpp>
 
 // model, training, evaluation
+#include <embsr/model/bert4rec.hpp>
 #include <embsr/model/config.hpp>
 #include <embsr/model/embsr.hpp>
 #include <embsr/model/embsr_activations.hpp>
 #include <embsr/model/embsr_spec.hpp>
 #include <embsr/model/gcsan.hpp>
+#include <embsr/model/hup.hpp>
 #include <embsr/model/knn_index.hpp>
 #include <embsr/model/mkmsr.hpp>
 #include <embsr/model/model_options.hpp>
+#include <embsr/model/narm.hpp>
 #include <embsr/model/neural_model.hpp>
 #include <embsr/model/parameter_layout.hpp>
 #include <embsr/model/parameters.hpp>
 #include <embsr/model/popularity.hpp>
 #include <embsr/model/registry.hpp>
+#include <embsr/model/rib.hpp>
 #include <embsr/model/session_knn.hpp>
 #include <embsr/model/session_model.hpp>
+#include <embsr/model/stamp.hpp>
 #include <embsr/model/sgnnhn.hpp>
 #include <embsr/model/srgnn.hpp>
 #include <embsr/optim/adam.hpp>
