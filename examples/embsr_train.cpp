@@ -9,10 +9,20 @@
 // flag of a model option that the chosen model does not take (--d for s-pop) is an error, as are
 // the training flags (--lr, --epochs, ...) for a model that learns by counting.
 //
+// Data-parallel on MPI (where embsr-train was built with one): `mpirun -np N embsr-train ...` trains
+// the same model with N ranks: every global batch (--batch) is split over the ranks, their
+// gradients summed by one MPI_Allreduce per step, every rank takes the same AMSGrad step
+// (train/trainer.hpp says how, and why the losses equal one process's). Evaluation is sharded. Only
+// rank 0 prints and writes DIR; --resume reads the checkpoint on every rank, so it must be on a file
+// system they all see; a run resumes with any N. Each rank's threads: OMP_NUM_THREADS / --threads.
+// A rank that fails stops the whole job (MPI_Abort) with its message.
+//
 // Writes into DIR: best.ckpt (the best validation epoch's model, for embsr-recommend), last.ckpt
 // (model + optimizer + loop state, for --resume), metrics.json (configuration, per-epoch metrics and
 // timings, test metrics), curve.csv (the training curve) and curve.png (loss and validation H@20 /
-// M@20 per epoch, drawn with gnuplot when it is installed).
+// M@20 per epoch, drawn with gnuplot when it is installed), and with --loss-log FILE the loss of
+// every optimizer step (step,loss).
+#include <embsr/core/communicator.hpp>
 #include <embsr/core/memory.hpp>
 #include <embsr/embsr.hpp>
 #include <embsr/model/registry_instances.hpp>  // every registered model is compiled once, in registry_instances.cpp
@@ -26,6 +36,10 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#ifdef EMBSR_WITH_MPI
+#include <embsr/dist/mpi_communicator.hpp>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -45,7 +59,7 @@ struct Args {
   embsr::Config model;  // the values of the model flags (each sets a model option only when given)
   embsr::TrainOptions train;
   std::string model_name = "embsr";
-  std::string next_op = "given", fusion = "gate", output = "embsr-run", resume;
+  std::string next_op = "given", fusion = "gate", output = "embsr-run", resume, loss_log;
   bool no_attention = false, no_gnn = false, no_run_gru = false, no_relations = false, no_progress = false;
   bool baselines = false, list_models = false;
   int threads = 0;
@@ -167,16 +181,21 @@ void plot(const std::string& dir) {
     std::fprintf(stderr, "note: gnuplot failed, %s/curve.png not drawn\n", dir.c_str());
 }
 
-int run(Args& a, const embsr::ModelOptions& given) {
+int run(Args& a, const embsr::ModelOptions& given, embsr::Communicator& comm) {
   namespace fs = std::filesystem;
-  a.train.progress = !a.no_progress;
+  const bool root = comm.is_root();
+  a.train.progress = !a.no_progress && root;
+  a.train.communicator = &comm;
   a.data.pre.validate();
   if (!a.memory_limit.empty()) a.train.memory_limit = embsr::parse_byte_size(a.memory_limit);
-  // The output directory must be writable before the data is even read, not after an epoch.
-  std::error_code ec;
-  fs::create_directories(a.output, ec);
-  if (ec) throw embsr::Error("cannot create output directory '" + a.output + "': " + ec.message());
-  embsr::check_directory_writable(a.output);
+  // The output directory must be writable before the data is even read, not after an epoch. Only
+  // rank 0 writes it (the other ranks may not even see it).
+  if (root) {
+    std::error_code ec;
+    fs::create_directories(a.output, ec);
+    if (ec) throw embsr::Error("cannot create output directory '" + a.output + "': " + ec.message());
+    embsr::check_directory_writable(a.output);
+  }
 
   const embsr::PreparedData data = a.data.load_prepared();
   const embsr::ModelOptions options = embsr::cli::options_for_data(a.model_name, given, data, a.data.pre);
@@ -198,6 +217,24 @@ int run(Args& a, const embsr::ModelOptions& given) {
   else
     std::printf("model: %s (%s), %zu parameters, %s backend with %d threads\n", a.model_name.c_str(),
                 spec.info.description.c_str(), parameters, Exec::name(), Exec().concurrency());
+  if (comm.size() > 1) {
+    char reduction[192];
+    std::snprintf(reduction, sizeof reduction, "gradients of %zu floats (%.2f MiB) summed every step %s", parameters,
+                  static_cast<double>(parameters) * sizeof(float) / (1024.0 * 1024.0),
+                  embsr::reduction_path<Exec::memory_space>(comm).c_str());
+    std::printf("data-parallel: %s; %d threads per rank; global batch %zu split over the ranks; %s\n",
+                comm.describe().c_str(), Exec().concurrency(), a.train.batch_size,
+                model->learns_by_gradients() ? reduction
+                                             : "every rank fits the model on the whole training split, evaluation is sharded");
+  }
+  // Every step's loss (the global batch's mean), written with the curve after every epoch.
+  std::ostringstream step_losses;
+  step_losses << "step,loss\n";
+  if (!a.loss_log.empty() && root) {
+    step_losses.precision(9);
+    a.train.on_step = [&step_losses](std::uint64_t step, double loss) { step_losses << step << ',' << loss << '\n'; };
+    embsr::write_file_atomically(a.loss_log, step_losses.str());
+  }
   embsr::Trainer<Exec> trainer(*model, data, a.train);
   if (!a.resume.empty()) {
     trainer.resume(a.resume);
@@ -220,10 +257,13 @@ int run(Args& a, const embsr::ModelOptions& given) {
     csv << r.epoch << ',' << r.train_loss << ',' << 100 * r.valid.hit(20) << ',' << 100 * r.valid.mrr(20) << ','
         << r.train_seconds << ',' << r.eval_seconds << ',' << 100 * r.valid_split.repeat.hit(20) << ','
         << 100 * r.valid_split.explore.hit(20) << '\n';
+    if (!root) return;
     embsr::write_file_atomically(a.output + "/curve.csv", csv.str());
+    if (!a.loss_log.empty()) embsr::write_file_atomically(a.loss_log, step_losses.str());
   };
-  embsr::write_file_atomically(a.output + "/curve.csv", csv.str());  // this run's curve (a resumed run's too)
+  if (root) embsr::write_file_atomically(a.output + "/curve.csv", csv.str());  // this run's curve (a resumed run's too)
   const embsr::TrainResult result = trainer.run();
+  if (!root) return 0;  // every rank holds the same model and metrics; rank 0 reports them
 
   std::printf("\nbest epoch %d of %zu%s; test metrics (%zu sessions, %%):\n%s", result.best_epoch, result.history.size(),
               result.stopped_early ? " (stopped early)" : "", result.test.sessions, result.test.table().c_str());
@@ -298,6 +338,13 @@ int run(Args& a, const embsr::ModelOptions& given) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef EMBSR_WITH_MPI
+  // Before anything else: MPI may rewrite argv. One process without mpirun is a world of one rank.
+  embsr::MpiSession mpi(&argc, &argv);
+  embsr::MpiCommunicator comm;
+#else
+  embsr::Communicator& comm = embsr::single_process();
+#endif
   CLI::App app{"embsr-train: train a session-based recommendation model (EMBSR by default) and report H@K / M@K"};
   Args a;
   std::vector<std::string> extra_options;
@@ -339,6 +386,7 @@ int main(int argc, char** argv) {
   app.add_option("--output", a.output, "output directory")->capture_default_str();
   app.add_option("--resume", a.resume, "continue from DIR/last.ckpt of an earlier run")->check(CLI::ExistingFile);
   app.add_flag("--no-progress", a.no_progress, "no progress bar");
+  app.add_option("--loss-log", a.loss_log, "write the loss of every optimizer step to this CSV file (step,loss)");
   app.add_flag("--baselines", a.baselines, "also report the POP and S-POP baselines on test");
   CLI11_PARSE(app, argc, argv);
   embsr::ModelOptions given;
@@ -350,24 +398,35 @@ int main(int argc, char** argv) {
   }
   if (a.threads > 0) setenv("OMP_NUM_THREADS", std::to_string(a.threads).c_str(), 1);
   setenv("OMP_PROC_BIND", "false", 0);
+  // Rank 0 speaks for the run; the other ranks' standard output would repeat it.
+  if (!comm.is_root() && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+  // A rank that fails says so, naming itself, and stops the whole job: the other ranks are (or soon
+  // will be) waiting for it in a collective, and would wait forever.
+  const std::string who = comm.size() > 1 ? "embsr-train: rank " + std::to_string(comm.rank()) + " of " +
+                                                std::to_string(comm.size()) + ": "
+                                          : "embsr-train: ";
+  auto fail = [&](const std::string& message) {
+    std::fprintf(stderr, "%s%s\n", who.c_str(), message.c_str());
+#ifdef EMBSR_WITH_MPI
+    if (comm.size() > 1) {
+      std::fprintf(stderr, "%sstopping all %d ranks\n", who.c_str(), comm.size());
+      embsr::MpiCommunicator::abort_all(1);
+    }
+#endif
+    return 1;
+  };
   // Kokkos is configured through the environment only: its own argv parsing would take our
   // --threads for its deprecated --threads=N flag.
   Kokkos::ScopeGuard kokkos;
   try {
-    return run(a, given);
+    return run(a, given, comm);
   } catch (const embsr::Error& e) {
-    std::fprintf(stderr, "embsr-train: %s\n", e.what());
-    return 1;
+    return fail(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "embsr-train: out of memory (lower --batch or --d, or free memory)\n");
-    return 1;
+    return fail("out of memory (lower --batch or --d, or free memory)");
   } catch (const std::exception& e) {
     // Kokkos reports a failed allocation as a runtime_error ("Kokkos failed to allocate ...").
-    if (std::strstr(e.what(), "allocat") != nullptr) {
-      std::fprintf(stderr, "embsr-train: out of memory: %s\n", e.what());
-      return 1;
-    }
-    std::fprintf(stderr, "embsr-train: unexpected error: %s\n", e.what());
-    return 1;
+    if (std::strstr(e.what(), "allocat") != nullptr) return fail(std::string("out of memory: ") + e.what());
+    return fail(std::string("unexpected error: ") + e.what());
   }
 }

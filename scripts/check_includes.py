@@ -9,6 +9,7 @@ of the folders on LOWER floors only:
 
     floor 1   core
     floor 2   data  <  graph  <  batch     graph may include data; batch data and graph; data neither
+              dist                         (the MPI communicator) includes core only
     floor 3   layers
     floor 4   model
     floor 5   optim
@@ -38,7 +39,7 @@ import tempfile
 # (floor, folders of that floor, lowest first)
 FLOORS = [
     (1, ["core"]),
-    (2, ["data", "graph", "batch"]),
+    (2, ["data", "graph", "batch", "dist"]),
     (3, ["layers"]),
     (4, ["model"]),
     (5, ["optim"]),
@@ -49,6 +50,7 @@ SAME_FLOOR = {
     "data": set(),
     "graph": {"data"},
     "batch": {"data", "graph"},
+    "dist": set(),
     "io": set(),
     "train": {"io"},
     "serve": {"io"},

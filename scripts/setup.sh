@@ -81,7 +81,8 @@ packages=(build-essential cmake ninja-build pkg-config dpkg-dev xz-utils patch
           libopenblas-openmp-dev  # the host GEMM (CMake EMBSR_BLAS=AUTO finds it); PyTorch's BLAS too
           python3 python3-numpy python3-torch  # python3-torch: the autograd oracle of the tests
           gnuplot-nox                          # embsr-train draws its training curve with it
-          strace)                              # tests/cli/checkpoint_faults.sh kills training at each rename/fsync
+          strace                               # tests/cli/checkpoint_faults.sh kills training at each rename/fsync
+          libopenmpi-dev openmpi-bin)          # optional for users: mpirun -np N embsr-train (data-parallel)
 if [[ $debian_kokkos -eq 1 ]]; then packages+=(libtrilinos-kokkos-dev); fi
 ensure_debian_packages "${packages[@]}"
 

@@ -43,9 +43,11 @@ while [[ $# -gt 0 ]]; do
                 # their cases is one (the models they drive run here in their own tests' cases).
                 # The space-templated tests run on the default space only (tests/support/exec_spaces.hpp):
                 # the same kernel bodies on Serial add no sanitizer coverage, only compile time.
+                # Built without MPI (EMBSR_MPI=OFF): this build is the one that checks that the tools
+                # build and pass without it; the MPI runs (tests/cli/mpi_training.sh) are the main pass's.
                 setup_args=(--build-dir "$root/build-asan" --build-type Sanitize --sanitize --
                             "-DEMBSR_TEST_SOURCES_EXCLUDE_REGEX=model/test_oracle[_a-z0-9]*\\.cpp|model/test_graph_oracle\\.cpp"
-                            -DEMBSR_TEST_DEFAULT_SPACE_ONLY=ON)
+                            -DEMBSR_TEST_DEFAULT_SPACE_ONLY=ON -DEMBSR_MPI=OFF)
                 unity=1
                 ctest_exclude="oracle.selfcheck|oracle.graph_selfcheck|oracle.sequence_selfcheck|install.consumer_project|whole-model gradients match finite differences|are memorised|gradients of every ablation|gradients of the Sec. V-D variants|equals the brute-force reference|gradients match finite differences on every coordinate|memorises 64 real JD sessions"
                 shift ;;

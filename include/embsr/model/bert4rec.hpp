@@ -296,6 +296,9 @@ class BERT4Rec : public NeuralModel<BERT4Rec<ExecSpace, Scalar>, ExecSpace, Scal
     core_.exec().fence();
     return loss_value;
   }
+  // The loss is a mean over the masked rows, not over the sessions: data-parallel training weighs
+  // each rank's gradients by this count (model/session_model.hpp).
+  std::size_t last_loss_terms() const { return num_masked_; }
 
  private:
   struct LayerIds {

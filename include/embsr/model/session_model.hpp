@@ -20,6 +20,9 @@
 //       loss_and_backward(batch, step, training) -> double; gradients left in parameters().grads()
 //       check_parameters_finite()        throws NonFiniteValue
 //       set_seed(seed)                   the seed of its dropout masks (resuming a run)
+//       optional: last_loss_terms()      how many terms the last loss averaged (default: the batch's
+//                                        sessions; BERT4Rec: its masked positions), which weighs
+//                                        each rank's gradients in data-parallel training
 //     or, when it learns by counting or indexing (POP, S-POP, neighbourhood models):
 //       fit(train)                       from an ExampleSet (the training split)
 //       tables() / load_tables(tables)   what it learned, as int64 arrays in its StateLayout order
@@ -100,6 +103,11 @@ struct has_counting_members<M, void_t<decltype(std::declval<M&>().fit(std::declv
                                           std::declval<const std::vector<std::vector<std::int64_t>>&>()))>>
     : std::true_type {};
 
+template <class M, class = void>
+struct has_loss_terms : std::false_type {};
+template <class M>
+struct has_loss_terms<M, void_t<decltype(std::declval<const M&>().last_loss_terms())>> : std::true_type {};
+
 template <class M, bool = has_model_types<M>::value>
 struct learns_by_gradients_of : std::false_type {};
 template <class M>
@@ -176,6 +184,11 @@ class SessionModel {
     return const_cast<SessionModel*>(this)->parameters();
   }
   virtual double loss_and_backward(const batch_type& batch, std::uint64_t step, bool training) = 0;
+  // The number of terms the mean loss of the last loss_and_backward(batch, ...) averaged (the
+  // batch's sessions, or the model's own count): N ranks that each take part of a global batch
+  // weigh their gradients by it, so that together they compute the gradient of the same mean as
+  // one process (train/trainer.hpp).
+  virtual double last_loss_terms(const batch_type& batch) const = 0;
   virtual void check_parameters_finite() const = 0;
   virtual void set_seed(std::uint64_t seed) = 0;
 };
@@ -281,6 +294,10 @@ class ModelAdapter final : public SessionModel<typename Model::execution_space> 
       (void)batch, (void)step, (void)training;
       throw InvalidArgument("model '" + this->name() + "' does not learn by gradients (fit it)");
     }
+  }
+  double last_loss_terms(const batch_type& batch) const override {
+    if constexpr (detail::has_loss_terms<Model>::value) return static_cast<double>(model().last_loss_terms());
+    else return static_cast<double>(batch.sizes.num_sessions);
   }
   void check_parameters_finite() const override {
     if constexpr (Model::learns_by_gradients) model().check_parameters_finite();

@@ -14,6 +14,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <embsr/core/communicator.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/types.hpp>
 #include <embsr/data/example_set.hpp>
@@ -43,35 +44,69 @@ void ranks_of_batch(Model& model, const Batch<typename Model::memory_space>& bat
 
 }  // namespace detail
 
+namespace detail {
+
+// The ranks of examples [begin, end) of `set`, appended to `out` in set order, batches of batch_size.
+template <class Model>
+void evaluate_range(Model& model, const ExampleSet& set, std::size_t begin, std::size_t end, std::size_t batch_size,
+                    std::vector<std::size_t>& out) {
+  using M = typename Model::memory_space;
+  if (batch_size == 0) throw InvalidArgument("evaluate_ranks: batch_size must be >= 1");
+  if (begin >= end) return;
+  const std::size_t capacity = std::min(batch_size, end - begin);
+  Kokkos::View<std::int64_t*, M> ranks("embsr::evaluate::ranks", capacity);
+  auto host_ranks = Kokkos::create_mirror_view(ranks);
+  BatchBuilder builder;
+  HostBatch host;
+  Batch<M> batch;
+  std::vector<index_t> ids;
+  for (std::size_t first = begin; first < end; first += batch_size) {
+    const std::size_t B = std::min(batch_size, end - first);
+    ids.resize(B);
+    for (std::size_t b = 0; b < B; ++b) ids[b] = static_cast<index_t>(first + b);
+    builder.build(set, Span<const index_t>(ids.data(), B), host);
+    batch.copy_from(host);
+    const auto range = std::make_pair(std::size_t(0), B);
+    ranks_of_batch(model, batch, ranks);
+    model.execution_space_instance().fence();
+    const auto batch_host_ranks = Kokkos::subview(host_ranks, range);
+    Kokkos::deep_copy(batch_host_ranks, Kokkos::subview(ranks, range));
+    for (std::size_t b = 0; b < B; ++b) out.push_back(static_cast<std::size_t>(batch_host_ranks(b)));
+  }
+}
+
+}  // namespace detail
+
 // The target's pessimistic rank (1-based, 0 = outside the catalogue) of every example of `set`, in
 // set order: the model in evaluation mode, batches of batch_size in set order. Any session model
 // (model/session_model.hpp): a SessionModel<ExecSpace> or a concrete one. Throws InvalidArgument
 // for batch_size 0 or an example the model rejects (its validate()).
 template <class Model>
 std::vector<std::size_t> evaluate_ranks(Model& model, const ExampleSet& set, std::size_t batch_size = 512) {
-  using M = typename Model::memory_space;
   std::vector<std::size_t> out;
-  if (set.empty()) return out;
+  if (batch_size == 0) throw InvalidArgument("evaluate_ranks: batch_size must be >= 1");
   out.reserve(set.size());
-  BatchSampler sampler(set.size(), batch_size, /*shuffle=*/false, /*seed=*/0);  // checks batch_size >= 1
-  const std::size_t capacity = std::min(batch_size, set.size());
-  Kokkos::View<std::int64_t*, M> ranks("embsr::evaluate::ranks", capacity);
-  auto host_ranks = Kokkos::create_mirror_view(ranks);
-  BatchBuilder builder;
-  HostBatch host;
-  Batch<M> batch;
-  for (std::size_t i = 0; i < sampler.num_batches(); ++i) {
-    builder.build(set, sampler.batch(i), host);
-    batch.copy_from(host);
-    const std::size_t B = host.targets.size();
-    const auto range = std::make_pair(std::size_t(0), B);
-    detail::ranks_of_batch(model, batch, ranks);
-    model.execution_space_instance().fence();
-    const auto batch_host_ranks = Kokkos::subview(host_ranks, range);
-    Kokkos::deep_copy(batch_host_ranks, Kokkos::subview(ranks, range));
-    for (std::size_t b = 0; b < B; ++b) out.push_back(static_cast<std::size_t>(batch_host_ranks(b)));
-  }
+  detail::evaluate_range(model, set, 0, set.size(), batch_size, out);
   return out;
+}
+
+// The same ranks, computed by the processes of `comm` together (data-parallel evaluation): each
+// ranks its contiguous share of the set (core/communicator.hpp share_of), and one sum over the
+// processes gives every process every rank. A rank depends only on its example (the model's scores
+// do not depend on the rest of the batch), so the result equals the one-process evaluation.
+template <class Model>
+std::vector<std::size_t> evaluate_ranks(Model& model, const ExampleSet& set, std::size_t batch_size,
+                                        Communicator& comm) {
+  if (comm.size() == 1) return evaluate_ranks(model, set, batch_size);
+  if (batch_size == 0) throw InvalidArgument("evaluate_ranks: batch_size must be >= 1");
+  const Share mine = share_of(set.size(), comm.rank(), comm.size());
+  std::vector<std::size_t> local;
+  local.reserve(mine.size());
+  detail::evaluate_range(model, set, mine.begin, mine.end, batch_size, local);
+  std::vector<std::uint64_t> all(set.size(), 0);
+  for (std::size_t i = 0; i < local.size(); ++i) all[mine.begin + i] = local[i];
+  comm.allreduce_sum(all.data(), all.size());
+  return std::vector<std::size_t>(all.begin(), all.end());
 }
 
 // Ranks every example of `set` with the model (as evaluate_ranks) and returns the metrics.

@@ -20,6 +20,20 @@
 // batch and the parameter) before anything of that epoch is saved: no checkpoint ever holds a NaN.
 // Every update is checked: by the model's own check at the start of the next step, and after the
 // last step of an epoch by the trainer, before the checkpoints are written.
+//
+// Data parallelism (TrainOptions::communicator, core/communicator.hpp; MPI in the tools): N
+// processes train one model. Every process holds the whole model and the whole data, and draws the
+// same global batches (the sampler depends on the seed and the epoch only). Each takes its
+// contiguous share of the global batch (share_of), computes the loss and gradients of its share,
+// and weighs them by its share of the loss's terms: w_r / W, with w_r = last_loss_terms() (the
+// share's sessions, or BERT4Rec's masked positions) and W their sum over the processes (one sum of
+// two doubles). One sum of the flat gradient store over the processes then gives every process the
+// gradient of the global batch's mean loss, and every process takes the same optimizer step, so the
+// parameters stay identical without ever being sent. Validation and test are ranked in shares too
+// (evaluate_ranks with the communicator). Only the root process (rank 0) writes checkpoints; the
+// checkpoints hold nothing that depends on N, so a run resumes with any N. A model that learns by
+// counting is fit by every process on the whole training split (a pass over the data).
+// One process (the default) runs exactly the code of before: no weighting, no sums.
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +47,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <embsr/core/communicator.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/batch/batch.hpp>
 #include <embsr/batch/batch_builder.hpp>
@@ -57,6 +72,12 @@ struct TrainOptions {
   bool progress = true;           // progress bar / lines on stderr
   std::string checkpoint_dir;     // empty: no checkpoints
   std::uint64_t memory_limit = 0; // bytes a resumed checkpoint may need (0: the available memory)
+  // The processes training this model together (data parallelism; see the top of this file). Not
+  // owned; nullptr: this process alone.
+  Communicator* communicator = nullptr;
+  // Called after every optimizer step with (global step, the global batch's mean loss); on every
+  // process. Optional (embsr-train --loss-log writes them).
+  std::function<void(std::uint64_t, double)> on_step;
 
   void validate() const {
     if (epochs < 1) throw InvalidArgument("TrainOptions: epochs must be >= 1, got " + std::to_string(epochs));
@@ -99,7 +120,8 @@ class Trainer {
   // `on_epoch` (optional) sees every epoch's record as soon as it is complete. The model must
   // outlive the trainer.
   Trainer(Model& model, const PreparedData& data, TrainOptions options)
-      : model_(model), data_(data), options_(std::move(options)), adam_(num_parameters(model), options_.adam) {
+      : model_(model), data_(data), options_(std::move(options)), adam_(num_parameters(model), options_.adam),
+        comm_(options_.communicator != nullptr ? *options_.communicator : single_process()) {
     options_.validate();
     if (data_.train.empty()) throw InvalidArgument("Trainer: the training split is empty");
     state_.shuffle_seed = options_.shuffle_seed;
@@ -133,7 +155,7 @@ class Trainer {
       // The last epoch was the best: last.ckpt holds the best parameters. best.ckpt is that epoch's
       // file unless the run died between writing the two; then it is written again here.
       best_values_ = ckpt.values;
-      if (!holds_recorded_best(best, limits)) {
+      if (comm_.is_root() && !holds_recorded_best(best, limits)) {
         Checkpoint again = ckpt;
         again.has_optimizer = false;
         again.optimizer = OptimizerState{};
@@ -163,7 +185,7 @@ class Trainer {
   TrainResult run() {
     const auto t0 = std::chrono::steady_clock::now();
     TrainResult result;
-    if (!options_.checkpoint_dir.empty()) check_directory_writable(options_.checkpoint_dir);
+    if (!options_.checkpoint_dir.empty() && comm_.is_root()) check_directory_writable(options_.checkpoint_dir);
     BatchSampler sampler(data_.train.size(), options_.batch_size, /*shuffle=*/true, state_.shuffle_seed);
     BatchBuilder builder;
     HostBatch host;
@@ -182,7 +204,7 @@ class Trainer {
       const auto tv = std::chrono::steady_clock::now();
       record.train_seconds = std::chrono::duration<double>(tv - te).count();
       if (!data_.valid.empty()) {
-        const auto ranks = evaluate_ranks(model_, data_.valid, options_.eval_batch_size);
+        const auto ranks = evaluate_ranks(model_, data_.valid, options_.eval_batch_size, comm_);
         for (const std::size_t rank : ranks) record.valid.add_rank(rank);
         record.valid_split = split_repeat_explore(data_.valid, ranks);
       }
@@ -214,7 +236,7 @@ class Trainer {
     for (const auto& r : history_)
       if (r.epoch == state_.best_epoch) result.best_valid = r.valid;
     if (!data_.test.empty()) {
-      result.test_ranks = evaluate_ranks(model_, data_.test, options_.eval_batch_size);
+      result.test_ranks = evaluate_ranks(model_, data_.test, options_.eval_batch_size, comm_);
       for (const std::size_t r : result.test_ranks) result.test.add_rank(r);
     }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -229,19 +251,17 @@ class Trainer {
     ProgressBar bar(stderr, "epoch " + std::to_string(epoch + 1), sampler.num_batches(), options_.progress ? -1 : 0);
     double loss_sum = 0;
     for (std::size_t b = 0; b < sampler.num_batches(); ++b) {
-      builder.build(data_.train, sampler.batch(b), host);
-      batch.copy_from(host);
-      // The model checks its parameters at the start of every step (one reduction, already paid):
-      // a non-finite one there was made by the update of the previous batch.
+      const Span<const index_t> global = sampler.batch(b);
       double loss = 0;
       try {
-        loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+        loss = comm_.size() == 1 ? step_alone(global, builder, host, batch) : step_together(global, builder, host, batch);
       } catch (const NonFiniteValue& e) {
         diverged(epoch + 1, b, sampler.num_batches(), e.what());
       }
       loss_sum += loss;
       adam_.step(model_.execution_space_instance(), model_.parameters()->values(), model_.parameters()->grads());
       ++state_.global_step;
+      if (options_.on_step) options_.on_step(state_.global_step, loss);
       if (options_.progress) bar.update(b + 1, loss_sum / static_cast<double>(b + 1));
     }
     // ... and the update of the epoch's last batch is checked here, before anything is saved.
@@ -251,6 +271,44 @@ class Trainer {
       diverged(epoch + 1, sampler.num_batches(), sampler.num_batches(), e.what());
     }
     return loss_sum / static_cast<double>(sampler.num_batches());
+  }
+
+  // The loss and gradients of the global batch, in this process alone.
+  double step_alone(Span<const index_t> global, BatchBuilder& builder, HostBatch& host, Batch<memory_space>& batch) {
+    builder.build(data_.train, global, host);
+    batch.copy_from(host);
+    // The model checks its parameters at the start of every step (one reduction, already paid):
+    // a non-finite one there was made by the update of the previous batch.
+    return model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+  }
+
+  // The same with this process's share of the global batch, its gradients weighed and summed over
+  // the processes (see the top of this file). A process whose share is empty (a global batch
+  // smaller than the number of processes) contributes zeros.
+  double step_together(Span<const index_t> global, BatchBuilder& builder, HostBatch& host, Batch<memory_space>& batch) {
+    const Share mine = share_of(global.size(), comm_.rank(), comm_.size());
+    auto& parameters = *model_.parameters();
+    double terms_and_loss[2] = {0, 0};  // [w_r, w_r * loss_r], then their sums
+    if (mine.size() > 0) {
+      builder.build(data_.train, Span<const index_t>(global.data() + mine.begin, mine.size()), host);
+      batch.copy_from(host);
+      const double loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
+      terms_and_loss[0] = model_.last_loss_terms(batch);
+      terms_and_loss[1] = terms_and_loss[0] * loss;
+    } else {
+      model_.check_parameters_finite();
+      parameters.zero_grads();
+    }
+    comm_.allreduce_sum(terms_and_loss, 2);
+    if (!(terms_and_loss[0] > 0)) throw Error("data-parallel step: the global batch has no loss terms");
+    const auto weight = static_cast<float>(mine.size() > 0 ? model_.last_loss_terms(batch) / terms_and_loss[0] : 0.0);
+    const auto grads = parameters.grads();
+    const auto& exec = model_.execution_space_instance();
+    Kokkos::parallel_for("embsr::Trainer::weigh_gradients",
+                         Kokkos::RangePolicy<ExecSpace>(exec, 0, grads.extent(0)),
+                         KOKKOS_LAMBDA(const std::size_t i) { grads(i) *= weight; });
+    allreduce_sum(comm_, exec, grads);
+    return terms_and_loss[1] / terms_and_loss[0];
   }
 
   // Relative gains of H@20 and M@20 summed (MODEL.md 6; the authors' code keeps either's best).
@@ -285,7 +343,7 @@ class Trainer {
 
   // last.ckpt first (recording best.ckpt's checksum), then best.ckpt: see the top of this file.
   void save(bool improved) {
-    if (options_.checkpoint_dir.empty()) return;
+    if (options_.checkpoint_dir.empty() || !comm_.is_root()) return;
     std::string best_bytes;
     if (improved) {
       TrainingState best_state = state_;
@@ -340,6 +398,7 @@ class Trainer {
   const PreparedData& data_;
   TrainOptions options_;
   Adam<ExecSpace, float> adam_;
+  Communicator& comm_;
   TrainingState state_;
   std::vector<EpochRecord> history_;
   std::vector<float> best_values_;
