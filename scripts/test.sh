@@ -12,12 +12,15 @@
 #   scripts/test.sh --cuda       the CUDA build (Kokkos CUDA + nvcc_wrapper, setup.sh --cuda): with a
 #                                GPU, Release in build-cuda/ of every test, example and benchmark, and
 #                                the tests are run; without one, unoptimised in build-cuda-check/
-#                                (compile and link only) of every example and benchmark. Those
-#                                instantiate every registered model, hence every layer, for
-#                                Kokkos::Cuda through the registry: the library's device code. The
-#                                tests' own nvcc build is left to the run that can execute it (with a
-#                                GPU; scripts/gpu-check.sh is the full GPU run): compiled and not run,
-#                                it cost more CI time than any other step.
+#                                (compile and link only) of every example. They instantiate every
+#                                registered model, hence every layer, for Kokkos::Cuda through the
+#                                registry (the library's device code), and embsr-train the MPI
+#                                path's device staging. The tests' and the benchmarks' own nvcc
+#                                builds are left to the run that can execute them (with a GPU;
+#                                scripts/gpu-check.sh is the full GPU run): compiled and not run,
+#                                the tests cost more CI time than any other step, and the benchmarks
+#                                (timing programs over the same registry) 1.7 minutes for no new
+#                                device code.
 #   scripts/test.sh --debian-kokkos   against Debian's Serial-only Kokkos package, in build-debian-kokkos/
 #                                     (the installed-package check, the batches and the whole model)
 #   scripts/test.sh --unity      (with any mode) the test files compiled in unity batches: faster from
@@ -43,8 +46,8 @@ while [[ $# -gt 0 ]]; do
                 # their cases is one (the models they drive run here in their own tests' cases).
                 # The space-templated tests run on the default space only (tests/support/exec_spaces.hpp):
                 # the same kernel bodies on Serial add no sanitizer coverage, only compile time.
-                # Built without MPI (EMBSR_MPI=OFF): this build is the one that checks that the tools
-                # build and pass without it; the MPI runs (tests/cli/mpi_training.sh) are the main pass's.
+                # Built without MPI (EMBSR_MPI=OFF): the library and its tests need none; the MPI runs
+                # (tests/cli/mpi_training.sh, through the tools) are the main pass's.
                 setup_args=(--build-dir "$root/build-asan" --build-type Sanitize --sanitize --
                             "-DEMBSR_TEST_SOURCES_EXCLUDE_REGEX=model/test_oracle[_a-z0-9]*\\.cpp|model/test_graph_oracle\\.cpp"
                             -DEMBSR_TEST_DEFAULT_SPACE_ONLY=ON -DEMBSR_MPI=OFF)
@@ -54,7 +57,7 @@ while [[ $# -gt 0 ]]; do
     --cuda) cuda=1; unity=1
             if [[ $has_gpu -eq 1 ]]; then setup_args=(--build-dir "$root/build-cuda" --cuda)
             else setup_args=(--build-dir "$root/build-cuda-check" --cuda --build-type CompileCheck --
-                             -DEMBSR_ENABLE_TESTS=OFF); fi
+                             -DEMBSR_ENABLE_TESTS=OFF -DEMBSR_ENABLE_BENCHMARKS=OFF); fi
             shift ;;
     # Against Debian's Kokkos: the packaging check, the batches and the whole model on Serial (the
     # layers' own tests already run on this backend in the main pass; this keeps CI short). Its three
