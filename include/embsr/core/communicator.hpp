@@ -79,6 +79,18 @@ std::string reduction_path(const Communicator& comm) {
   }
 }
 
+// values(i) *= factor for every i, on `exec`: a rank weighing its gradients before the sum. (A free
+// function: nvcc does not compile a device lambda inside a private member function.)
+template <class ExecSpace, class... Props>
+void scale_in_place(const ExecSpace& exec, const Kokkos::View<float*, Props...>& values, float factor) {
+  static_assert(Kokkos::is_execution_space<ExecSpace>::value, "scale_in_place: first argument must be an execution space");
+  static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename Kokkos::View<float*, Props...>::memory_space>::accessible,
+                "scale_in_place: the View must be accessible from the execution space");
+  const auto v = values;
+  Kokkos::parallel_for("embsr::scale_in_place", Kokkos::RangePolicy<ExecSpace>(exec, 0, v.extent(0)),
+                       KOKKOS_LAMBDA(const std::int64_t i) { v(i) *= factor; });
+}
+
 // Sums a contiguous float View over the processes, in place (see the top of this file for how device
 // memory travels). Fences `exec` first.
 template <class ExecSpace, class... Props>

@@ -302,12 +302,9 @@ class Trainer {
     comm_.allreduce_sum(terms_and_loss, 2);
     if (!(terms_and_loss[0] > 0)) throw Error("data-parallel step: the global batch has no loss terms");
     const auto weight = static_cast<float>(mine.size() > 0 ? model_.last_loss_terms(batch) / terms_and_loss[0] : 0.0);
-    const auto grads = parameters.grads();
     const auto& exec = model_.execution_space_instance();
-    Kokkos::parallel_for("embsr::Trainer::weigh_gradients",
-                         Kokkos::RangePolicy<ExecSpace>(exec, 0, grads.extent(0)),
-                         KOKKOS_LAMBDA(const std::size_t i) { grads(i) *= weight; });
-    allreduce_sum(comm_, exec, grads);
+    scale_in_place(exec, parameters.grads(), weight);
+    allreduce_sum(comm_, exec, parameters.grads());
     return terms_and_loss[1] / terms_and_loss[0];
   }
 
