@@ -4,7 +4,8 @@
 //     is given lives in a memory space that this execution space can access
 //     (assert_accessible<ExecSpace, Views...>(), a static_assert with a readable message);
 //   - at run time, that a View has the shape the layer expects (require_shape, require_length),
-//     throwing InvalidArgument("<layer>: <name> is [r x c], expected [R x C]").
+//     throwing InvalidArgument("<layer>: <name> is [r x c], expected [R x C]"), and that an output
+//     does not share memory with an input (views_overlap).
 // Shapes are written "[r x c]" (rows x columns) everywhere, as in the shape comments of the layers.
 
 #include <cstddef>
@@ -53,6 +54,18 @@ std::string shape_of(const View& v) {
 }
 
 // Throws InvalidArgument("<who>: <what>") unless ok.
+// The memory of two Views intersects (a layer that needs separate input and output buffers checks
+// this at entry: an aliased output would be read after being written).
+template <class A, class B>
+bool views_overlap(const A& a, const B& b) {
+  if (a.span() == 0 || b.span() == 0) return false;
+  const auto* a0 = reinterpret_cast<const char*>(a.data());
+  const auto* b0 = reinterpret_cast<const char*>(b.data());
+  const auto* a1 = a0 + a.span() * sizeof(typename A::value_type);
+  const auto* b1 = b0 + b.span() * sizeof(typename B::value_type);
+  return a0 < b1 && b0 < a1;
+}
+
 inline void require(bool ok, const std::string& who, const std::string& what) {
   if (!ok) throw InvalidArgument(who + ": " + what);
 }

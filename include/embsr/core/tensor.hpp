@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include <Kokkos_Core.hpp>
 
@@ -37,6 +38,18 @@ VecRef<Scalar, MemorySpace> ensure(Vec<Scalar, MemorySpace>& storage, std::size_
   if (storage.extent(0) < n)
     storage = Vec<Scalar, MemorySpace>(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), n + n / 4 + 1);
   return VecRef<Scalar, MemorySpace>(storage.data(), n);
+}
+
+// The same for a 1-D View of any layout (the integer index arrays of the caches: row -> session,
+// score offsets, token ids): grows `storage` to at least n and returns its leading n, as a subview.
+template <class T, class... Props>
+Kokkos::View<T*, Props...> ensure_prefix(Kokkos::View<T*, Props...>& storage, std::size_t n, const std::string& label) {
+  using View = Kokkos::View<T*, Props...>;
+  if (storage.extent(0) < n) {
+    storage = View();  // free the old one first: the peak is one array, not two
+    storage = View(Kokkos::view_alloc(label, Kokkos::WithoutInitializing), n + n / 4 + 1);
+  }
+  return Kokkos::subview(storage, std::make_pair(std::size_t(0), n));
 }
 
 }  // namespace embsr

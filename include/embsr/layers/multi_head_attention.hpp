@@ -86,25 +86,6 @@ void multi_head_attention_check(const std::string& who, const char* what, const 
   require_length(w, "b_O", p.b_O, d);
 }
 
-template <class T, class M>
-Kokkos::View<T*, M> multi_head_attention_grow(Kokkos::View<T*, M>& storage, std::size_t n, const char* label) {
-  if (storage.extent(0) < n) {
-    storage = Kokkos::View<T*, M>();
-    storage = Kokkos::View<T*, M>(Kokkos::view_alloc(std::string(label), Kokkos::WithoutInitializing), n + n / 4 + 1);
-  }
-  return Kokkos::subview(storage, std::make_pair(std::size_t(0), n));
-}
-
-template <class A, class B>
-bool multi_head_attention_overlap(const A& a, const B& b) {
-  if (a.span() == 0 || b.span() == 0) return false;
-  const auto* a0 = reinterpret_cast<const char*>(a.data());
-  const auto* b0 = reinterpret_cast<const char*>(b.data());
-  const auto* a1 = a0 + a.span() * sizeof(typename A::value_type);
-  const auto* b1 = b0 + b.span() * sizeof(typename B::value_type);
-  return a0 < b1 && b0 < a1;
-}
-
 }  // namespace detail
 
 // X [R x d] -> Y [R x d] with `heads` heads; fills `cache` with what the backward needs.
@@ -122,7 +103,7 @@ void multi_head_attention_forward(const ExecSpace& exec, const OV& offsets, cons
   require(heads >= 1 && d % static_cast<std::size_t>(heads) == 0, who,
           "heads must be >= 1 and divide d = " + std::to_string(d) + ", got " + std::to_string(heads));
   detail::multi_head_attention_check(who, "", p, d);
-  require(!detail::multi_head_attention_overlap(X, Y), who, "Y overlaps X (the layer needs separate buffers)");
+  require(!views_overlap(X, Y), who, "Y overlaps X (the layer needs separate buffers)");
 
   const int nB = static_cast<int>(B), nR = static_cast<int>(R);
   int bad = 0;
@@ -137,9 +118,9 @@ void multi_head_attention_forward(const ExecSpace& exec, const OV& offsets, cons
   require(bad == 0, who, "offsets must start at 0, be non-decreasing and end at the " + std::to_string(R) + " rows of X");
 
   cache.row_session =
-      detail::multi_head_attention_grow(cache.row_session_storage, R, "embsr::multi_head_attention::row_session");
+      ensure_prefix(cache.row_session_storage, R, "embsr::multi_head_attention::row_session");
   cache.score_offsets =
-      detail::multi_head_attention_grow(cache.score_offsets_storage, B + 1, "embsr::multi_head_attention::score_offsets");
+      ensure_prefix(cache.score_offsets_storage, B + 1, "embsr::multi_head_attention::score_offsets");
   const auto score_offsets = cache.score_offsets;
   std::int64_t total = 0;
   if (B > 0) {

@@ -95,26 +95,6 @@ void self_attention_block_check(const std::string& who, const char* what, const 
   require_length(w, "b_2", p.b_2, d);
 }
 
-// Grows an integer View to at least n entries and returns its leading n.
-template <class T, class M>
-Kokkos::View<T*, M> self_attention_block_grow(Kokkos::View<T*, M>& storage, std::size_t n, const char* label) {
-  if (storage.extent(0) < n) {
-    storage = Kokkos::View<T*, M>();
-    storage = Kokkos::View<T*, M>(Kokkos::view_alloc(std::string(label), Kokkos::WithoutInitializing), n + n / 4 + 1);
-  }
-  return Kokkos::subview(storage, std::make_pair(std::size_t(0), n));
-}
-
-template <class A, class B>
-bool self_attention_block_overlap(const A& a, const B& b) {
-  if (a.span() == 0 || b.span() == 0) return false;
-  const auto* a0 = reinterpret_cast<const char*>(a.data());
-  const auto* b0 = reinterpret_cast<const char*>(b.data());
-  const auto* a1 = a0 + a.span() * sizeof(typename A::value_type);
-  const auto* b1 = b0 + b.span() * sizeof(typename B::value_type);
-  return a0 < b1 && b0 < a1;
-}
-
 }  // namespace detail
 
 // X [R x d] -> Y [R x d]; fills `cache` with what the backward needs.
@@ -130,7 +110,7 @@ void self_attention_block_forward(const ExecSpace& exec, const OV& offsets, cons
   const std::size_t B = offsets.extent(0) - 1, R = X.extent(0), d = X.extent(1);
   require_shape(who, "Y", Y, R, d);
   detail::self_attention_block_check(who, "", p, d);
-  require(!detail::self_attention_block_overlap(X, Y), who, "Y overlaps X (the block needs separate buffers)");
+  require(!views_overlap(X, Y), who, "Y overlaps X (the block needs separate buffers)");
 
   const int nB = static_cast<int>(B), nR = static_cast<int>(R);
   // offsets(0) = 0, offsets(B) = R, non-decreasing (one host round trip).
@@ -146,9 +126,9 @@ void self_attention_block_forward(const ExecSpace& exec, const OV& offsets, cons
   require(bad == 0, who,
           "offsets must start at 0, be non-decreasing and end at the " + std::to_string(R) + " rows of X");
 
-  cache.row_session = detail::self_attention_block_grow(cache.row_session_storage, R, "embsr::self_attention_block::row_session");
+  cache.row_session = ensure_prefix(cache.row_session_storage, R, "embsr::self_attention_block::row_session");
   cache.score_offsets =
-      detail::self_attention_block_grow(cache.score_offsets_storage, B + 1, "embsr::self_attention_block::score_offsets");
+      ensure_prefix(cache.score_offsets_storage, B + 1, "embsr::self_attention_block::score_offsets");
   // score_offsets: exclusive scan of n_b^2; the total sizes P (a second host round trip).
   const auto score_offsets = cache.score_offsets;
   std::int64_t total = 0;

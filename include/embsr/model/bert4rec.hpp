@@ -317,10 +317,6 @@ class BERT4Rec : public NeuralModel<BERT4Rec<ExecSpace, Scalar>, ExecSpace, Scal
     return {mat(t.W_Q, grad), mat(t.W_K, grad), mat(t.W_V, grad), mat(t.W_O, grad),
             vec(t.b_Q, grad), vec(t.b_K, grad), vec(t.b_V, grad), vec(t.b_O, grad)};
   }
-  static ids grow(ids& storage, std::size_t n, const char* label) {
-    if (storage.extent(0) < n) storage = ids(Kokkos::view_alloc(std::string(label), Kokkos::WithoutInitializing), n + n / 4 + 1);
-    return Kokkos::subview(storage, std::make_pair(std::size_t(0), n));
-  }
 
   // Evaluation forward (NeuralModel's scores / top_k / loss): only the appended [mask] is masked.
   double run_forward(const batch_type& batch, bool with_loss) { return forward(batch, with_loss, false, 0); }
@@ -332,13 +328,13 @@ class BERT4Rec : public NeuralModel<BERT4Rec<ExecSpace, Scalar>, ExecSpace, Scal
                d = static_cast<std::size_t>(config_.d), V = static_cast<std::size_t>(config_.num_items);
     const std::size_t R = N + B, L = static_cast<std::size_t>(config_.num_layers);
     num_rows_ = R;
-    seq_off_ = grow(seq_off_storage_, B + 1, "embsr::bert4rec::seq_off");
-    tokens_ = grow(tokens_storage_, R, "embsr::bert4rec::tokens");
-    position_ = grow(position_storage_, R, "embsr::bert4rec::position");
-    flag_ = grow(flag_storage_, R, "embsr::bert4rec::flag");
-    label_ = grow(label_storage_, R, "embsr::bert4rec::label");
-    masked_rows_ = grow(masked_rows_storage_, R, "embsr::bert4rec::masked_rows");
-    masked_labels_ = grow(masked_labels_storage_, R, "embsr::bert4rec::masked_labels");
+    seq_off_ = ensure_prefix(seq_off_storage_, B + 1, "embsr::bert4rec::seq_off");
+    tokens_ = ensure_prefix(tokens_storage_, R, "embsr::bert4rec::tokens");
+    position_ = ensure_prefix(position_storage_, R, "embsr::bert4rec::position");
+    flag_ = ensure_prefix(flag_storage_, R, "embsr::bert4rec::flag");
+    label_ = ensure_prefix(label_storage_, R, "embsr::bert4rec::label");
+    masked_rows_ = ensure_prefix(masked_rows_storage_, R, "embsr::bert4rec::masked_rows");
+    masked_labels_ = ensure_prefix(masked_labels_storage_, R, "embsr::bert4rec::masked_labels");
     detail::bert4rec_tokens(exec, batch, random_masks, with_loss, config_.seed, step, config_.mask_prob, seq_off_, tokens_,
                             position_, flag_, label_);
     const int Mk = detail::bert4rec_compact(exec, static_cast<int>(R), flag_, label_, masked_rows_, masked_labels_);
@@ -445,7 +441,7 @@ class BERT4Rec : public NeuralModel<BERT4Rec<ExecSpace, Scalar>, ExecSpace, Scal
     // Input LayerNorm and the embeddings.
     const auto dx = this->zeroed(dx_storage_, R, d, "embsr::bert4rec::dx");
     layer_norm_backward(exec, vec(in_g_, false), in_cache_, dh, dx, vec(in_g_, true), vec(in_b_, true));
-    grad_ids_ = grow(grad_ids_storage_, R, "embsr::bert4rec::grad_ids");
+    grad_ids_ = ensure_prefix(grad_ids_storage_, R, "embsr::bert4rec::grad_ids");
     detail::bert4rec_embed_backward(exec, seq_off_, tokens_, masked_rows_, static_cast<int>(Mm), dx, mat(mask_, true),
                                     mat(pos_, true), grad_ids_);
     embedding_backward(exec, grad_ids_, dx, mat(item_, true));
