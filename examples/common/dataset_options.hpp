@@ -5,6 +5,7 @@
 #include <embsr/data/delimited_loader.hpp>
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/load_options.hpp>
+#include <embsr/data/otto_loader.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/data/session_dataset.hpp>
 #include <embsr/data/trivago_loader.hpp>
@@ -31,7 +32,7 @@ struct DatasetOptions {
   double session_gap = 1800;
 
   void add_to(CLI::App* app) {
-    app->add_option("--format", format, "log format")->check(CLI::IsMember({"jd", "trivago", "csv"}))->capture_default_str();
+    app->add_option("--format", format, "log format")->check(CLI::IsMember({"jd", "trivago", "otto", "csv"}))->capture_default_str();
     app->add_option("files", files, "log file(s); jd accepts several (concatenated in order)")
         ->required()
         ->check(CLI::ExistingFile);
@@ -85,6 +86,11 @@ struct DatasetOptions {
       LoadOptions o;
       o.lenient = lenient;
       return load_trivago(files.front(), o, &report);
+    }
+    if (format == "otto") {
+      LoadOptions o;
+      o.lenient = lenient;
+      return load_otto(files.front(), o, &report);
     }
     DelimitedOptions o;
     o.lenient = lenient;

@@ -6,6 +6,7 @@
 
 // core
 #include <embsr/core/checks.hpp>
+#include <embsr/core/communicator.hpp>
 #include <embsr/core/dropout.hpp>
 #include <embsr/core/error.hpp>
 #include <embsr/core/gemm.hpp>
@@ -23,6 +24,7 @@
 #include <embsr/data/jd_loader.hpp>
 #include <embsr/data/line_reader.hpp>
 #include <embsr/data/load_options.hpp>
+#include <embsr/data/otto_loader.hpp>
 #include <embsr/data/parse_fields.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/data/session_dataset.hpp>
