@@ -1,16 +1,22 @@
 // embsr-data: look at a session log the way EMBSR will see it.
 //
-//   embsr-data stats --format jd|trivago|csv FILE... [preprocessing options] [--json]
+//   embsr-data stats --format jd|trivago|otto|csv FILE... [preprocessing options] [--json]
+//   embsr-data synth [--fit --format F FILE...] (--events N | --sessions N) [--items N] [--seed S]
+//                    --output FILE [--output-format csv|otto] [--print-shape]
 //
-// Loads the log(s), applies the paper's preprocessing (item-support filter, target extraction,
+// stats loads the log(s), applies the paper's preprocessing (item-support filter, target extraction,
 // chronological split, truncation) and prints the paper's Table II columns plus operation counts
 // and session-length percentiles.
+// synth generates a log shaped like a real one (data/synthetic_log.hpp): fitted on FILE... with
+// --fit, otherwise the built-in shape fitted on the shipped JD Appliances sample. --print-shape
+// prints the shape as JSON (alone, without --output).
 // The data headers only: this tool trains nothing, and the whole library costs nvcc half a minute.
 #include <embsr/core/error.hpp>
 #include <embsr/core/types.hpp>
 #include <embsr/data/preprocess.hpp>
 #include <embsr/data/session_dataset.hpp>
 #include <embsr/data/statistics.hpp>
+#include <embsr/data/synthetic_log.hpp>
 
 #include "common/dataset_options.hpp"
 #include "common/standard_output.hpp"
@@ -20,8 +26,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -31,6 +39,16 @@ namespace {
 struct Args {
   embsr::cli::DatasetOptions data;
   bool json = false;
+};
+
+struct SynthArgs {
+  embsr::cli::DatasetOptions data;
+  bool fit = false;
+  bool print_shape = false;
+  std::size_t items_per_group = embsr::FitOptions{}.items_per_group;
+  std::size_t events = 0, sessions = 0, items = 0;
+  std::uint64_t seed = 1;
+  std::string output, output_format = "csv";
 };
 
 nlohmann::json lengths_json(const embsr::LengthSummary& s) {
@@ -114,6 +132,71 @@ int run_stats(const Args& a) {
   return 0;
 }
 
+nlohmann::json shape_json(const embsr::LogShape& s) {
+  return {{"operation_names", s.operation_names},
+          {"initial_operation", s.initial_operation},
+          {"operation_transitions", s.operation_transitions},
+          {"session_length_values", s.session_length_values},
+          {"session_length_weights", s.session_length_weights},
+          {"zipf_exponent", s.zipf_exponent},
+          {"item_weight_exponent", s.item_weight_exponent},
+          {"repeat_share", s.repeat_share},
+          {"repeat_share_by_position", s.repeat_share_by_position},
+          {"repeat_share_last_move", s.repeat_share_last_move},
+          {"co_occurrence_share", s.co_occurrence_share},
+          {"group_stay", s.group_stay},
+          {"items_per_group", s.items_per_group},
+          {"fitted_sessions", s.fitted_sessions},
+          {"fitted_events", s.fitted_events},
+          {"fitted_items", s.fitted_items},
+          {"item_universe", s.item_universe},
+          {"heaps_exponent", s.heaps_exponent},
+          {"gap_quantiles", s.gap_quantiles},
+          {"start_time", s.start_time},
+          {"mean_session_interarrival", s.mean_session_interarrival}};
+}
+
+int run_synth(SynthArgs& a) {
+  if (a.fit && a.data.files.empty()) throw embsr::InvalidArgument("--fit needs the log file(s) to fit on");
+  if (!a.fit && !a.data.files.empty())
+    throw embsr::InvalidArgument("log files given without --fit (add --fit to fit the shape on them)");
+  if (a.output.empty() && !a.print_shape) throw embsr::InvalidArgument("give --output FILE (or --print-shape)");
+  if (!a.output.empty() && (a.events == 0) == (a.sessions == 0))
+    throw embsr::InvalidArgument("give exactly one of --events N and --sessions N (N >= 1)");
+  embsr::LogShape shape = embsr::default_log_shape();
+  if (a.fit) {
+    embsr::LoadReport report;
+    const embsr::SessionDataset raw = a.data.load(report);
+    std::fprintf(stderr, "%s", report.summary().c_str());
+    embsr::FitOptions fo;
+    fo.items_per_group = a.items_per_group;
+    shape = embsr::fit_log_shape(raw, fo);
+  }
+  if (a.print_shape) {
+    std::cout << shape_json(shape).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    embsr::cli::check_standard_output();
+  }
+  if (a.output.empty()) return 0;
+  embsr::SynthOptions o;
+  o.seed = a.seed;
+  o.events = a.events;
+  o.sessions = a.sessions;
+  o.items = a.items;
+  o.validate();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
+  if (!out) throw embsr::DataError(a.output, 0, std::string("cannot open for writing: ") + std::strerror(errno));
+  const embsr::SyntheticLogGenerator gen = embsr::write_synthetic_log(
+      out, a.output, a.output_format == "otto" ? embsr::SynthFormat::Otto : embsr::SynthFormat::Csv, shape, o);
+  out.close();
+  if (!out) throw embsr::DataError(a.output, 0, "write error when closing the file");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "synth: wrote %zu sessions, %zu micro-behaviors over %zu items (%s) to %s in %.2f s\n",
+               gen.sessions_done(), gen.events_done(), gen.num_items(), a.output_format.c_str(), a.output.c_str(),
+               seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,8 +206,25 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "print the paper's Table II columns, operations and lengths");
   a.data.add_to(stats);
   stats->add_flag("--json", a.json, "print the statistics as JSON");
+  SynthArgs sa;
+  auto* synth = app.add_subcommand("synth", "generate a synthetic log shaped like a real one (fitted or built-in JD)");
+  sa.data.add_to(synth);
+  synth->get_option("files")->required(false)->description("log file(s) to fit the shape on (with --fit)");
+  synth->add_flag("--fit", sa.fit, "fit the shape on the given log(s) instead of the built-in JD Appliances shape");
+  synth->add_option("--items-per-group", sa.items_per_group, "with --fit: size of the latent item groups")
+      ->capture_default_str();
+  synth->add_option("--events", sa.events, "generate exactly this many micro-behaviors");
+  synth->add_option("--sessions", sa.sessions, "generate exactly this many sessions");
+  synth->add_option("--items", sa.items, "items to draw from (default: scaled from the shape by Heaps' law)");
+  synth->add_option("--seed", sa.seed, "random seed (same seed, same log on every platform)")->capture_default_str();
+  synth->add_option("--output", sa.output, "file to write");
+  synth->add_option("--output-format", sa.output_format, "csv (session,timestamp,item,operation) or otto (JSON lines)")
+      ->check(CLI::IsMember({"csv", "otto"}))
+      ->capture_default_str();
+  synth->add_flag("--print-shape", sa.print_shape, "print the shape (fitted or built-in) as JSON");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (synth->parsed()) return run_synth(sa);
     a.data.pre.validate();
     return run_stats(a);
   } catch (const embsr::Error& e) {

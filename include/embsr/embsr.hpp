@@ -30,6 +30,7 @@
 #include <embsr/data/session_dataset.hpp>
 #include <embsr/data/session_grouping.hpp>
 #include <embsr/data/statistics.hpp>
+#include <embsr/data/synthetic_log.hpp>
 #include <embsr/data/trivago_loader.hpp>
 #include <embsr/data/vocabulary.hpp>
 

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <fstream>
 #include <istream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,6 +120,17 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
   detail::GroupIds groups;  // session or user id -> group, first appearance order
   detail::RowGrouper rows;
   char number_buf[24];
+  // Lookups that skip the hash map: a log has a handful of operations (a scan of their names is
+  // cheaper than hashing), and consecutive rows are often on the same item (runs of micro-behaviors).
+  auto find_op = [&](std::string_view token) -> std::optional<index_t> {
+    const auto& names = ds.op_vocab.tokens();
+    if (names.size() > 32) return ds.op_vocab.find(token);
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == token) return static_cast<index_t>(i);
+    return std::nullopt;
+  };
+  std::string last_item;
+  index_t last_item_id = -1;
 
   while (detail::next_data_record(csv, sink)) {
     const std::size_t line = csv.line();
@@ -176,7 +188,7 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
     }
     index_t op = 0;
     if (fixed_ops) {
-      const auto found = ds.op_vocab.find(op_token);
+      const auto found = find_op(op_token);
       if (!found) {
         sink.reject(name, line, "unknown operation",
                     "unknown operation " + detail::quote_value(op_token) + " (known: " +
@@ -185,14 +197,38 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
       }
       op = *found;
     } else {
-      op = ds.op_vocab.add(op_token);
+      const auto found = find_op(op_token);
+      op = found ? *found : ds.op_vocab.add(op_token);
     }
     if (!detail::plausible_unix_time(time)) sink.implausible_timestamp(name, line, time_text, time);
     const index_t group = groups.id(group_id);
-    rows.add(group, ds.item_vocab.add(item), op, time);
+    if (last_item_id < 0 || item != last_item) {
+      last_item_id = ds.item_vocab.add(item);
+      last_item.assign(item.data(), item.size());
+    }
+    rows.add(group, last_item_id, op, time);
   }
   rep.lines_read = csv.lines_read();
 
+  if (!by_user && rows.in_order() && rows.size() > 0) {
+    // Rows came grouped and in time order: the columns are the dataset's arrays as they are.
+    std::vector<index_t> items, ops;
+    std::vector<double> times;
+    std::vector<std::size_t> begin;
+    rows.take_in_order(items, ops, times, begin);
+    std::vector<offset_t> offsets(begin.size() + 1);
+    std::vector<double> order_keys(begin.size());
+    std::vector<std::string> keys(begin.size());
+    for (std::size_t g = 0; g < begin.size(); ++g) {
+      offsets[g] = static_cast<offset_t>(begin[g]);
+      const std::size_t end = g + 1 < begin.size() ? begin[g + 1] : items.size();
+      order_keys[g] = times[end - 1];
+      keys[g] = groups.key(static_cast<index_t>(g));
+    }
+    offsets.back() = static_cast<offset_t>(items.size());
+    ds.assign_flat(std::move(offsets), std::move(items), std::move(ops), std::move(times), std::move(order_keys),
+                   std::move(keys));
+  }
   ds.reserve(groups.size(), rows.size());
   rows.for_each_group(groups.size(), [&](index_t g, Span<const MicroBehavior> events) {
     const std::string& id = groups.key(g);

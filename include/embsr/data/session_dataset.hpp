@@ -60,6 +60,32 @@ class SessionDataset {
     keys_.push_back(std::move(key));
   }
 
+  // Replaces the contents with sessions already laid out flat (the arrays are moved in, not
+  // copied: what a loader that reads a log in session order builds anyway). Session s = events
+  // [offsets[s], offsets[s+1]); checks everything add_session checks, and the array sizes.
+  void assign_flat(std::vector<offset_t> offsets, std::vector<index_t> items, std::vector<index_t> ops,
+                   std::vector<double> times, std::vector<double> order_keys, std::vector<std::string> keys) {
+    const std::size_t n = items.size();
+    if (ops.size() != n || times.size() != n)
+      throw InvalidArgument("SessionDataset::assign_flat: items, ops and times differ in size");
+    if (offsets.empty() || offsets.front() != 0 || static_cast<std::size_t>(offsets.back()) != n ||
+        order_keys.size() + 1 != offsets.size() || keys.size() + 1 != offsets.size())
+      throw InvalidArgument("SessionDataset::assign_flat: offsets must run from 0 to the event count, one per session + 1");
+    for (std::size_t s = 0; s + 1 < offsets.size(); ++s)
+      if (offsets[s + 1] <= offsets[s]) throw InvalidArgument("SessionDataset::assign_flat: empty session '" + keys[s] + "'");
+    const index_t num_items = item_vocab.size(), num_ops = op_vocab.size();
+    for (std::size_t i = 0; i < n; ++i)
+      if (items[i] < 0 || items[i] >= num_items || ops[i] < 0 || ops[i] >= num_ops)
+        throw InvalidArgument("SessionDataset::assign_flat: event " + std::to_string(i) +
+                              " has an item or operation id outside the vocabularies");
+    offsets_ = std::move(offsets);
+    items_ = std::move(items);
+    ops_ = std::move(ops);
+    times_ = std::move(times);
+    order_keys_ = std::move(order_keys);
+    keys_ = std::move(keys);
+  }
+
   SessionView session(std::size_t s) const {
     if (s >= num_sessions())
       throw InvalidArgument("SessionDataset::session: index " + std::to_string(s) + " out of range");
