@@ -139,6 +139,8 @@ class Trainer {
   // Continues from a checkpoint written by this trainer (`last.ckpt`): parameters, optimizer and
   // loop state; the best parameters come from the `best.ckpt` beside it that last.ckpt refers to
   // (see the top of this file). Throws DataError when that best.ckpt is missing or another file.
+  // With several processes every one reads the files (they must be on a file system all of them
+  // see); only the root rewrites a best.ckpt that a crash left behind.
   void resume(const std::string& last_checkpoint) {
     CheckpointLimits limits;
     limits.memory_bytes = options_.memory_limit;
