@@ -48,6 +48,7 @@
 #include <cstring>
 #include <filesystem>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -339,9 +340,15 @@ int run(Args& a, const embsr::ModelOptions& given, embsr::Communicator& comm) {
 
 int main(int argc, char** argv) {
 #ifdef EMBSR_WITH_MPI
-  // Before anything else: MPI may rewrite argv. One process without mpirun is a world of one rank.
-  embsr::MpiSession mpi(&argc, &argv);
-  embsr::MpiCommunicator comm;
+  // Before anything else: MPI may rewrite argv. Started without an MPI launcher, embsr-train is one
+  // process and leaves MPI alone (MpiSession::launched() says why).
+  std::optional<embsr::MpiSession> mpi;
+  std::optional<embsr::MpiCommunicator> mpi_comm;
+  if (embsr::MpiSession::launched()) {
+    mpi.emplace(&argc, &argv);
+    mpi_comm.emplace();
+  }
+  embsr::Communicator& comm = mpi_comm ? static_cast<embsr::Communicator&>(*mpi_comm) : embsr::single_process();
 #else
   embsr::Communicator& comm = embsr::single_process();
 #endif

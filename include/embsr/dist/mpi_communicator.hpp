@@ -6,6 +6,11 @@
 //
 //  - MpiSession initialises MPI (thread level FUNNELED: Kokkos' threads never call MPI, the calling
 //    thread does) and finalises it; one per program, before Kokkos or after it, either way.
+//    MpiSession::launched() tells whether the program was started by an MPI launcher (mpirun,
+//    mpiexec, srun with PMI/PMIx): a tool started on its own then runs as one process without
+//    initialising MPI at all. (Open MPI's "singleton" start would otherwise fork a helper daemon and
+//    map shared-memory files on every plain `embsr-train`, and fail where those are not allowed,
+//    e.g. under `ulimit -f`.) EMBSR_MPI=1 in the environment forces the initialisation.
 //  - MpiCommunicator works on MPI_COMM_WORLD. Its sums are MPI_Allreduce with MPI_SUM, in pieces of
 //    at most 2^30 elements (MPI counts are int; an item table of 10^7 x 100 floats is 2^30).
 //  - Device memory: with an Open MPI built CUDA-aware (MPIX_CUDA_AWARE_SUPPORT at compile time and
@@ -46,6 +51,16 @@ inline void check_mpi(int code, const char* what) {
 // MPI_Init_thread / MPI_Finalize for the program's lifetime (a no-op pair when MPI is already up).
 class MpiSession {
  public:
+  // True when an MPI launcher started this process: the variables Open MPI (OMPI_COMM_WORLD_SIZE),
+  // PMIx (PMIX_RANK), MPICH / Intel MPI's Hydra and Slurm's PMI (PMI_RANK, PMI_SIZE) and MVAPICH
+  // (MV2_COMM_WORLD_SIZE) give their ranks, or EMBSR_MPI=1.
+  static bool launched() {
+    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"})
+      if (std::getenv(name) != nullptr) return true;
+    const char* forced = std::getenv("EMBSR_MPI");
+    return forced != nullptr && std::string(forced) == "1";
+  }
+
   MpiSession(int* argc, char*** argv) {
     int initialized = 0;
     MPI_Initialized(&initialized);
