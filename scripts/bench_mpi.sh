@@ -24,7 +24,7 @@ bench="$build/benchmarks/bench_data_parallel"
 [[ -x "$bench" ]] || { echo "bench_mpi.sh: $bench not built (needs MPI and -DEMBSR_ENABLE_BENCHMARKS=ON)" >&2; exit 1; }
 mkdir -p "$out"; : > "$out/runs.jsonl"
 export OMP_PROC_BIND=false OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpirun=(mpirun --oversubscribe)
+mpirun=(mpirun --oversubscribe --bind-to none)  # Open MPI binds each rank to one core by default (np <= 2): its threads would share it
 run() {  # run RANKS THREADS ARGS...
   local ranks="$1" threads="$2"; shift 2
   OMP_NUM_THREADS="$threads" timeout 900 "${mpirun[@]}" -np "$ranks" "$bench" "$@" | tee /dev/stderr | tail -n 1 >> "$out/runs.jsonl"
