@@ -120,15 +120,7 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
   detail::GroupIds groups;  // session or user id -> group, first appearance order
   detail::RowGrouper rows;
   char number_buf[24];
-  // Lookups that skip the hash map: a log has a handful of operations (a scan of their names is
-  // cheaper than hashing), and consecutive rows are often on the same item (runs of micro-behaviors).
-  auto find_op = [&](std::string_view token) -> std::optional<index_t> {
-    const auto& names = ds.op_vocab.tokens();
-    if (names.size() > 32) return ds.op_vocab.find(token);
-    for (std::size_t i = 0; i < names.size(); ++i)
-      if (names[i] == token) return static_cast<index_t>(i);
-    return std::nullopt;
-  };
+  // Consecutive rows are often on the same item (runs of micro-behaviors): its id is reused.
   std::string last_item;
   index_t last_item_id = -1;
 
@@ -188,7 +180,7 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
     }
     index_t op = 0;
     if (fixed_ops) {
-      const auto found = find_op(op_token);
+      const auto found = ds.op_vocab.find(op_token);
       if (!found) {
         sink.reject(name, line, "unknown operation",
                     "unknown operation " + detail::quote_value(op_token) + " (known: " +
@@ -197,8 +189,7 @@ inline SessionDataset load_delimited(std::istream& in, const std::string& name, 
       }
       op = *found;
     } else {
-      const auto found = find_op(op_token);
-      op = found ? *found : ds.op_vocab.add(op_token);
+      op = ds.op_vocab.add(op_token);
     }
     if (!detail::plausible_unix_time(time)) sink.implausible_timestamp(name, line, time_text, time);
     const index_t group = groups.id(group_id);

@@ -58,6 +58,7 @@
 #include <embsr/core/types.hpp>
 #include <embsr/data/line_reader.hpp>
 #include <embsr/data/load_options.hpp>
+#include <embsr/data/parse_fields.hpp>
 #include <embsr/data/session_dataset.hpp>
 #include <embsr/data/vocabulary.hpp>
 
@@ -432,15 +433,9 @@ class OttoLineParser {
                     where() + quote_value(text) + (negative ? " is negative" : " is not an integer") +
                         " (expected a non-negative integer)");
       }
-      std::uint64_t v = 0;
-      for (const char c : text) {
-        const auto d = static_cast<std::uint64_t>(c - '0');
-        if (v > (UINT64_MAX - d) / 10)
-          return fail("numeric overflow",
-                      where() + quote_value(text) + " is out of range (max 18446744073709551615)");
-        v = v * 10 + d;
-      }
-      value = v;
+      // Digits only here (scan_number said so): Ok or OutOfRange.
+      if (parse_integer(text, value) == ParseStatus::OutOfRange)
+        return fail("numeric overflow", where() + quote_value(text) + " is out of range (max 18446744073709551615)");
       return true;
     }
     std::string_view raw;
