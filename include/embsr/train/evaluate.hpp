@@ -84,7 +84,6 @@ void evaluate_range(Model& model, const ExampleSet& set, std::size_t begin, std:
 template <class Model>
 std::vector<std::size_t> evaluate_ranks(Model& model, const ExampleSet& set, std::size_t batch_size = 512) {
   std::vector<std::size_t> out;
-  if (batch_size == 0) throw InvalidArgument("evaluate_ranks: batch_size must be >= 1");
   out.reserve(set.size());
   detail::evaluate_range(model, set, 0, set.size(), batch_size, out);
   return out;
@@ -98,7 +97,6 @@ template <class Model>
 std::vector<std::size_t> evaluate_ranks(Model& model, const ExampleSet& set, std::size_t batch_size,
                                         Communicator& comm) {
   if (comm.size() == 1) return evaluate_ranks(model, set, batch_size);
-  if (batch_size == 0) throw InvalidArgument("evaluate_ranks: batch_size must be >= 1");
   const Share mine = share_of(set.size(), comm.rank(), comm.size());
   std::vector<std::size_t> local;
   local.reserve(mine.size());

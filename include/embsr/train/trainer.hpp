@@ -290,20 +290,22 @@ class Trainer {
   double step_together(Span<const index_t> global, BatchBuilder& builder, HostBatch& host, Batch<memory_space>& batch) {
     const Share mine = share_of(global.size(), comm_.rank(), comm_.size());
     auto& parameters = *model_.parameters();
+    double my_terms = 0;                // w_r
     double terms_and_loss[2] = {0, 0};  // [w_r, w_r * loss_r], then their sums
     if (mine.size() > 0) {
       builder.build(data_.train, Span<const index_t>(global.data() + mine.begin, mine.size()), host);
       batch.copy_from(host);
       const double loss = model_.loss_and_backward(batch, state_.global_step, /*training=*/true);
-      terms_and_loss[0] = model_.last_loss_terms(batch);
-      terms_and_loss[1] = terms_and_loss[0] * loss;
+      my_terms = model_.last_loss_terms(batch);
+      terms_and_loss[0] = my_terms;
+      terms_and_loss[1] = my_terms * loss;
     } else {
       model_.check_parameters_finite();
       parameters.zero_grads();
     }
     comm_.allreduce_sum(terms_and_loss, 2);
     if (!(terms_and_loss[0] > 0)) throw Error("data-parallel step: the global batch has no loss terms");
-    const auto weight = static_cast<float>(mine.size() > 0 ? model_.last_loss_terms(batch) / terms_and_loss[0] : 0.0);
+    const auto weight = static_cast<float>(my_terms / terms_and_loss[0]);
     const auto& exec = model_.execution_space_instance();
     scale_in_place(exec, parameters.grads(), weight);
     allreduce_sum(comm_, exec, parameters.grads());
